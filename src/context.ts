@@ -1,0 +1,349 @@
+import { EventEmitter } from 'node:events';
+import type { Server as TlsServer } from 'node:tls';
+import { attachSource, detachSource, type StapleSource } from './dispatch.js';
+import { StaplingError, type StaplingErrorCode } from './errors.js';
+import { readOcspFile } from './ocsp/file.js';
+import type { CertStatus } from './ocsp/parse.js';
+import { verifyOcspResponse, type SignedBy, type VerifiedResponse, type VerifyLimits } from './ocsp/verify.js';
+import { loadCertificateChain, type CertificateChain } from './pki.js';
+
+/** Options of {@link createStaplingContext}. Only `certFile` and `ocspFile` are required. */
+export interface StaplingContextOptions {
+  /** PEM file with the server certificate first, optionally followed by its chain. */
+  certFile: string;
+  /** The DER OCSP response file that a job keeps fresh (e.g. `ocsp-stapler fetch --out`). */
+  ocspFile: string;
+  /** PEM file holding the issuer, when `certFile` has no chain. Searched after the chain. */
+  issuerFile?: string;
+  /**
+   * Largest response file accepted, in bytes. Default 65536: real responses are 1 to 4 KB,
+   * and a cap keeps a runaway job from making the server read gigabytes.
+   */
+  maxResponseBytes?: number;
+  /**
+   * How far thisUpdate may lie in the future, in ms, for server and responder clocks that
+   * disagree. Default 300000 (5 minutes, as `openssl ocsp -validity_period`). Never applied to
+   * nextUpdate: a staple is never sent past nextUpdate.
+   */
+  clockSkewMs?: number;
+  /**
+   * For a response without nextUpdate (allowed by RFC 6960, rare in practice): how long after
+   * thisUpdate it may be stapled, in ms. Default 86400000 (one day): long enough for a daily
+   * job, short enough that a stale "good" cannot circulate for long.
+   */
+  maxAgeWithoutNextUpdateMs?: number;
+  /** How long before the staple stops being valid the `'expiring'` event fires, in ms. Default 3600000 (one hour). */
+  expiringMarginMs?: number;
+  /** The clock, in ms since the epoch. Default `Date.now`. For tests. */
+  now?: () => number;
+}
+
+/** A refused OCSP file, as {@link StapleStatus.lastRefusal} reports it. */
+export interface Refusal {
+  /** Stable error code, e.g. `ERR_OCSP_REVOKED`. */
+  readonly code: StaplingErrorCode;
+  /** The whole message: what was expected and what was found. */
+  readonly message: string;
+  /** When the refusal happened. */
+  readonly at: Date;
+}
+
+/** A snapshot of one context, from {@link StaplingContext.status}. Plain data; JSON-friendly. */
+export interface StapleStatus {
+  /** True when the next handshake for this certificate would get a staple. */
+  readonly stapling: boolean;
+  readonly certFile: string;
+  readonly ocspFile: string;
+  /** Subject of the server certificate, one line. */
+  readonly subject: string;
+  /** Serial number of the server certificate, upper-case hex. */
+  readonly serial: string;
+  /** The certificate requires a staple (TLS Feature status_request, RFC 7633). */
+  readonly mustStaple: boolean;
+  /** certStatus of the loaded response (always `good`: nothing else is loaded), or null. */
+  readonly certStatus: CertStatus | null;
+  readonly thisUpdate: Date | null;
+  readonly nextUpdate: Date | null;
+  readonly producedAt: Date | null;
+  /** When stapling stops: nextUpdate, or earlier if the delegated responder certificate expires first. */
+  readonly validUntil: Date | null;
+  /** `issuer` when the CA signed the response, `delegated` for an authorised responder. */
+  readonly signedBy: SignedBy | null;
+  /** Subject of the delegated responder certificate, when there is one. */
+  readonly responder: string | null;
+  /** Size of the staple in bytes. */
+  readonly bytes: number | null;
+  /** When the staple now held was loaded. */
+  readonly loadedAt: Date | null;
+  /** The most recent refusal, if the last load attempt failed; null after a successful load. */
+  readonly lastRefusal: Refusal | null;
+}
+
+/** Events of a {@link StaplingContext}, with their arguments. */
+export interface StaplingContextEvents {
+  /** A new response passed every check and is now stapled. */
+  reload: [status: StapleStatus];
+  /** A file was refused; the previous staple, if any, stays while valid. */
+  refused: [error: StaplingError];
+  /** The staple stops being valid within `expiringMarginMs`. */
+  expiring: [status: StapleStatus];
+  /** The staple reached nextUpdate (or its responder certificate expired) and is no longer sent. */
+  expired: [status: StapleStatus];
+}
+
+interface Loaded {
+  readonly bytes: Buffer;
+  readonly verified: VerifiedResponse;
+  readonly validFrom: number;
+  readonly validUntil: number;
+  readonly loadedAt: number;
+}
+
+// setTimeout's longest delay; longer waits are done in steps.
+const MAX_TIMER = 0x7fffffff;
+
+/**
+ * Staples the OCSP response held in one file for one certificate, on any number of servers.
+ * Made by {@link createStaplingContext}.
+ *
+ * The handshake path ({@link StaplingContext.stapleNow}) only compares two numbers and hands
+ * back a Buffer made ready at load time: no I/O, no parsing, no crypto.
+ */
+export class StaplingContext extends EventEmitter<StaplingContextEvents> implements StapleSource {
+  readonly #options: Required<Omit<StaplingContextOptions, 'issuerFile'>> & { issuerFile: string | undefined };
+  #chain: CertificateChain;
+  #loaded: Loaded | null = null;
+  #lastRefusal: Refusal | null = null;
+  readonly #servers = new Set<TlsServer>();
+  #timer: NodeJS.Timeout | null = null;
+  #expiringSent = false;
+  #closed = false;
+  #running: Promise<StapleStatus> | null = null;
+  #queued: Promise<StapleStatus> | null = null;
+
+  /** @internal Use {@link createStaplingContext}. */
+  constructor(options: StaplingContextOptions, chain: CertificateChain) {
+    super();
+    this.#options = {
+      certFile: options.certFile,
+      ocspFile: options.ocspFile,
+      issuerFile: options.issuerFile,
+      maxResponseBytes: options.maxResponseBytes ?? 65536,
+      clockSkewMs: options.clockSkewMs ?? 300_000,
+      maxAgeWithoutNextUpdateMs: options.maxAgeWithoutNextUpdateMs ?? 86_400_000,
+      expiringMarginMs: options.expiringMarginMs ?? 3_600_000,
+      now: options.now ?? Date.now,
+    };
+    this.#chain = chain;
+  }
+
+  /** DER of the server certificate: the key the OCSPRequest listener matches on. */
+  get certificate(): Buffer {
+    return this.#chain.leaf.der;
+  }
+
+  /**
+   * The staple to send right now, or null. This is what the OCSPRequest listener calls; custom
+   * servers and proxies can call it too. Two comparisons and a field read; never throws.
+   */
+  stapleNow(): Buffer | null {
+    const loaded = this.#loaded;
+    if (loaded === null) return null;
+    const now = this.#options.now();
+    return now >= loaded.validFrom && now < loaded.validUntil ? loaded.bytes : null;
+  }
+
+  /**
+   * Adds this context to `server`'s OCSPRequest listener (one listener per server, shared by
+   * every context and registry attached to it). Works for `tls`, `https` and `http2` servers.
+   *
+   * @example
+   * ```ts
+   * const server = https.createServer({ cert, key }, app);
+   * ctx.attach(server);
+   * ```
+   */
+  attach(server: TlsServer): this {
+    if (this.#closed) throw new Error('this StaplingContext is closed');
+    attachSource(server, this);
+    this.#servers.add(server);
+    return this;
+  }
+
+  /** Removes this context from `server`. */
+  detach(server: TlsServer): this {
+    detachSource(server, this);
+    this.#servers.delete(server);
+    return this;
+  }
+
+  /**
+   * Re-reads `ocspFile`, checks it, and only then swaps it in. Resolves with the new status.
+   * Rejects with a {@link StaplingError} when the file is refused; the previous staple then
+   * stays in use for as long as it is itself valid. Calls made while a reload runs share one
+   * follow-up reload, which reads the file after the running one ends: the newest file wins.
+   */
+  reload(): Promise<StapleStatus> {
+    if (!this.#running) return this.#start();
+    this.#queued ??= this.#running
+      .then(noop, noop)
+      .then(() => {
+        this.#queued = null;
+        return this.#start();
+      });
+    return this.#queued;
+  }
+
+  /** A snapshot of what is stapled and why. */
+  status(): StapleStatus {
+    const { leaf } = this.#chain;
+    const loaded = this.#loaded;
+    const verified = loaded?.verified;
+    const date = (ms: number | undefined) => (ms === undefined ? null : new Date(ms));
+    return {
+      stapling: this.stapleNow() !== null,
+      certFile: this.#options.certFile,
+      ocspFile: this.#options.ocspFile,
+      subject: leaf.x509.subject.replace(/\n/g, ', '),
+      serial: leaf.x509.serialNumber.toUpperCase(),
+      mustStaple: leaf.mustStaple,
+      certStatus: verified?.single.certStatus ?? null,
+      thisUpdate: date(verified?.single.thisUpdate.getTime()),
+      nextUpdate: date(verified?.single.nextUpdate?.getTime()),
+      producedAt: date(verified?.response.producedAt.getTime()),
+      validUntil: date(loaded?.validUntil),
+      signedBy: verified?.signedBy ?? null,
+      responder: verified?.responder ? verified.responder.x509.subject.replace(/\n/g, ', ') : null,
+      bytes: loaded ? loaded.bytes.length : null,
+      loadedAt: date(loaded?.loadedAt),
+      lastRefusal: this.#lastRefusal,
+    };
+  }
+
+  /**
+   * Checks `bytes` exactly as a reload would, without reading any file or changing what is
+   * stapled. Throws the {@link StaplingError} a reload would reject with.
+   */
+  verify(bytes: Uint8Array): VerifiedResponse {
+    return verifyOcspResponse(bytes, this.#chain.leaf, this.#chain.issuer, this.#limits());
+  }
+
+  /** Detaches from every server and clears timers, so the process can exit. Idempotent. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const server of [...this.#servers]) this.detach(server);
+    this.#clearTimer();
+    // Let a running reload settle so no work outlives close().
+    await this.#running?.then(noop, noop);
+  }
+
+  #limits(): VerifyLimits {
+    const o = this.#options;
+    return {
+      now: o.now(),
+      clockSkewMs: o.clockSkewMs,
+      maxAgeWithoutNextUpdateMs: o.maxAgeWithoutNextUpdateMs,
+      maxResponseBytes: o.maxResponseBytes,
+    };
+  }
+
+  #start(): Promise<StapleStatus> {
+    const run = this.#load().finally(() => {
+      if (this.#running === run) this.#running = null;
+    });
+    this.#running = run;
+    return run;
+  }
+
+  async #load(): Promise<StapleStatus> {
+    const file = this.#options.ocspFile;
+    let bytes: Buffer;
+    let verified: VerifiedResponse;
+    try {
+      bytes = await readOcspFile(file, this.#options.maxResponseBytes);
+      verified = this.verify(bytes);
+    } catch (err) {
+      const error = err instanceof StaplingError ? err.withFile(file) : new StaplingError('ERR_OCSP_MALFORMED', 'unexpected failure while checking the response', { found: String(err), file, cause: err });
+      this.#lastRefusal = { code: error.code, message: error.message, at: new Date(this.#options.now()) };
+      this.emit('refused', error);
+      throw error;
+    }
+    this.#loaded = {
+      bytes,
+      verified,
+      validFrom: verified.validFrom,
+      validUntil: verified.validUntil,
+      loadedAt: this.#options.now(),
+    };
+    this.#lastRefusal = null;
+    this.#expiringSent = false;
+    this.#schedule();
+    const status = this.status();
+    this.emit('reload', status);
+    return status;
+  }
+
+  // One timer at a time, for the next of: 'expiring', 'expired'.
+  #schedule(): void {
+    this.#clearTimer();
+    const loaded = this.#loaded;
+    if (!loaded || this.#closed) return;
+    const now = this.#options.now();
+    if (now >= loaded.validUntil) return;
+    const expiringAt = loaded.validUntil - this.#options.expiringMarginMs;
+    const next = !this.#expiringSent ? Math.max(expiringAt, now) : loaded.validUntil;
+    this.#timer = setTimeout(() => this.#tick(loaded), Math.min(Math.max(next - now, 0), MAX_TIMER));
+    this.#timer.unref();
+  }
+
+  #tick(loaded: Loaded): void {
+    this.#timer = null;
+    if (this.#loaded !== loaded || this.#closed) return;
+    const now = this.#options.now();
+    if (now >= loaded.validUntil) {
+      this.emit('expired', this.status());
+      return;
+    }
+    if (!this.#expiringSent && now >= loaded.validUntil - this.#options.expiringMarginMs) {
+      this.#expiringSent = true;
+      this.emit('expiring', this.status());
+    }
+    this.#schedule();
+  }
+
+  #clearTimer(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+  }
+}
+
+function noop(): void {}
+
+/**
+ * Loads the certificate and its issuer, then the OCSP response file, and returns a context
+ * ready to {@link StaplingContext.attach} to servers.
+ *
+ * Rejects (with a {@link StaplingError}) only when the certificate side is unusable:
+ * `ERR_CERT_READ`, `ERR_CERT_PARSE`, `ERR_ISSUER_NOT_FOUND`. A missing or refused OCSP file
+ * does not reject: the job that writes it may not have run yet. The context then staples
+ * nothing and `status().lastRefusal` says why, until a {@link StaplingContext.reload} succeeds.
+ *
+ * @example
+ * ```ts
+ * import https from 'node:https';
+ * import { readFileSync } from 'node:fs';
+ * import { createStaplingContext } from 'ocsp-stapler';
+ *
+ * const ctx = await createStaplingContext({ certFile: 'site.pem', ocspFile: 'site.pem.ocsp' });
+ * const server = https.createServer({ cert: readFileSync('site.pem'), key: readFileSync('site.key') }, handler);
+ * ctx.attach(server);
+ * process.on('SIGHUP', () => ctx.reload().catch((err) => console.error(err.message)));
+ * server.listen(443);
+ * ```
+ */
+export async function createStaplingContext(options: StaplingContextOptions): Promise<StaplingContext> {
+  const chain = await loadCertificateChain(options.certFile, options.issuerFile);
+  const context = new StaplingContext(options, chain);
+  await context.reload().catch(noop);
+  return context;
+}

@@ -1,0 +1,110 @@
+/**
+ * Every refusal the library can give has its own stable code. Codes never change meaning
+ * between versions; new codes may be added.
+ *
+ * Certificate side (these make {@link createStaplingContext} reject):
+ * - `ERR_CERT_READ`: the certificate or issuer file could not be read.
+ * - `ERR_CERT_PARSE`: the file holds no usable X.509 certificate.
+ * - `ERR_ISSUER_NOT_FOUND`: no certificate in the chain or issuer file issued the leaf.
+ *
+ * OCSP side (these never stop a running server; the last good staple stays):
+ * - `ERR_OCSP_FILE_READ`: missing, unreadable, a directory, or changed while being read.
+ * - `ERR_OCSP_EMPTY`: the file has no bytes.
+ * - `ERR_OCSP_TOO_LARGE`: larger than `maxResponseBytes`.
+ * - `ERR_OCSP_MALFORMED`: not exactly one strict-DER OCSPResponse (garbage, truncated, bad encoding).
+ * - `ERR_OCSP_TRAILING_DATA`: bytes after the end of the OCSPResponse.
+ * - `ERR_OCSP_RESPONSE_STATUS`: responseStatus is not `successful` (e.g. `tryLater`).
+ * - `ERR_OCSP_RESPONSE_TYPE`: the response is not id-pkix-ocsp-basic.
+ * - `ERR_OCSP_CERTID_MISMATCH`: no SingleResponse names this certificate (issuer name hash,
+ *   issuer key hash and serial).
+ * - `ERR_OCSP_REVOKED`: the certificate is revoked.
+ * - `ERR_OCSP_UNKNOWN`: the responder does not know the certificate.
+ * - `ERR_OCSP_NOT_YET_VALID`: thisUpdate is in the future beyond the allowed clock skew.
+ * - `ERR_OCSP_EXPIRED`: nextUpdate has passed (or, without nextUpdate, thisUpdate is too old).
+ * - `ERR_OCSP_SIGNER_NOT_FOUND`: the responderID names neither the issuer nor a certificate
+ *   carried in the response.
+ * - `ERR_OCSP_SIGNER_UNAUTHORIZED`: the signer is not the issuer and not a responder the
+ *   issuer delegated to with id-kp-OCSPSigning (RFC 6960 section 4.2.2.2).
+ * - `ERR_OCSP_SIGNER_EXPIRED`: the delegated responder certificate is not valid now.
+ * - `ERR_OCSP_UNSUPPORTED_ALGORITHM`: the signature algorithm is not one we can check.
+ * - `ERR_OCSP_BAD_SIGNATURE`: the signature does not verify.
+ */
+export type StaplingErrorCode =
+  | 'ERR_CERT_READ'
+  | 'ERR_CERT_PARSE'
+  | 'ERR_ISSUER_NOT_FOUND'
+  | 'ERR_OCSP_FILE_READ'
+  | 'ERR_OCSP_EMPTY'
+  | 'ERR_OCSP_TOO_LARGE'
+  | 'ERR_OCSP_MALFORMED'
+  | 'ERR_OCSP_TRAILING_DATA'
+  | 'ERR_OCSP_RESPONSE_STATUS'
+  | 'ERR_OCSP_RESPONSE_TYPE'
+  | 'ERR_OCSP_CERTID_MISMATCH'
+  | 'ERR_OCSP_REVOKED'
+  | 'ERR_OCSP_UNKNOWN'
+  | 'ERR_OCSP_NOT_YET_VALID'
+  | 'ERR_OCSP_EXPIRED'
+  | 'ERR_OCSP_SIGNER_NOT_FOUND'
+  | 'ERR_OCSP_SIGNER_UNAUTHORIZED'
+  | 'ERR_OCSP_SIGNER_EXPIRED'
+  | 'ERR_OCSP_UNSUPPORTED_ALGORITHM'
+  | 'ERR_OCSP_BAD_SIGNATURE';
+
+/** Extra facts carried by a {@link StaplingError}. */
+export interface StaplingErrorDetails {
+  /** What the check wanted, in words (e.g. `"responseStatus successful (0)"`). */
+  expected?: string;
+  /** What the input held instead (e.g. `"tryLater (3)"`). */
+  found?: string;
+  /** The file the input came from, when there was one. */
+  file?: string;
+  /** The lower-level error, when one caused this one. */
+  cause?: unknown;
+}
+
+/**
+ * The one error class of this library. Test `err.code`, never the message: codes are stable,
+ * messages are for people.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await ctx.reload();
+ * } catch (err) {
+ *   if (err instanceof StaplingError && err.code === 'ERR_OCSP_REVOKED') alertOnCall(err.message);
+ * }
+ * ```
+ */
+export class StaplingError extends Error {
+  /** Stable machine-readable code, see {@link StaplingErrorCode}. */
+  readonly code: StaplingErrorCode;
+  /** The refusal in a few words, without expected/found/file. */
+  readonly reason: string;
+  /** What the check wanted. */
+  readonly expected: string | undefined;
+  /** What the input held instead. */
+  readonly found: string | undefined;
+  /** The file the input came from, when there was one. */
+  readonly file: string | undefined;
+
+  constructor(code: StaplingErrorCode, reason: string, details: StaplingErrorDetails = {}) {
+    const parts = [reason];
+    if (details.expected !== undefined) parts.push(`expected ${details.expected}`);
+    if (details.found !== undefined) parts.push(`found ${details.found}`);
+    super(parts.join('; ') + (details.file ? ` (${details.file})` : ''), { cause: details.cause });
+    this.name = 'StaplingError';
+    this.code = code;
+    this.reason = reason;
+    this.expected = details.expected;
+    this.found = details.found;
+    this.file = details.file;
+  }
+
+  /** The same refusal, said to come from `file`. */
+  withFile(file: string): StaplingError {
+    if (this.file === file) return this;
+    const { expected, found, cause } = this;
+    return new StaplingError(this.code, this.reason, { expected, found, file, cause });
+  }
+}

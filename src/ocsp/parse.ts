@@ -1,0 +1,269 @@
+import {
+  contentOf,
+  decodeDer,
+  DerError,
+  encodingOf,
+  expectTag,
+  oidFrom,
+  smallIntFrom,
+  TAG,
+  timeFrom,
+  type DerNode,
+} from '../der.js';
+import { StaplingError } from '../errors.js';
+
+/** OCSPResponseStatus names, RFC 6960 section 4.2.1. */
+export type ResponseStatus =
+  | 'successful'
+  | 'malformedRequest'
+  | 'internalError'
+  | 'tryLater'
+  | 'sigRequired'
+  | 'unauthorized';
+
+const RESPONSE_STATUS: Record<number, ResponseStatus> = {
+  0: 'successful',
+  1: 'malformedRequest',
+  2: 'internalError',
+  3: 'tryLater',
+  5: 'sigRequired',
+  6: 'unauthorized',
+};
+
+/** certStatus of a SingleResponse. */
+export type CertStatus = 'good' | 'revoked' | 'unknown';
+
+/** Hash algorithms a CertID may name; others never match a certificate. */
+export type CertIdHash = 'sha1' | 'sha256' | 'sha384' | 'sha512';
+
+/** OIDs of the CertID hash algorithms we can compute. */
+export const CERT_ID_HASHES: Record<string, CertIdHash> = {
+  '1.3.14.3.2.26': 'sha1',
+  '2.16.840.1.101.3.4.2.1': 'sha256',
+  '2.16.840.1.101.3.4.2.2': 'sha384',
+  '2.16.840.1.101.3.4.2.3': 'sha512',
+};
+
+/** id-pkix-ocsp-basic */
+export const OCSP_BASIC = '1.3.6.1.5.5.7.48.1.1';
+
+/** CRLReason names, RFC 5280 section 5.3.1. */
+export const CRL_REASONS: Record<number, string> = {
+  0: 'unspecified',
+  1: 'keyCompromise',
+  2: 'cACompromise',
+  3: 'affiliationChanged',
+  4: 'superseded',
+  5: 'cessationOfOperation',
+  6: 'certificateHold',
+  8: 'removeFromCRL',
+  9: 'privilegeWithdrawn',
+  10: 'aACompromise',
+};
+
+/** A CertID as found in a response (RFC 6960 section 4.1.1). */
+export interface CertId {
+  /** OID of the hash algorithm. */
+  readonly hashAlgorithm: string;
+  /** Name of the hash algorithm, when it is one we can compute. */
+  readonly hash: CertIdHash | undefined;
+  readonly issuerNameHash: Buffer;
+  readonly issuerKeyHash: Buffer;
+  /** Content octets of the serialNumber INTEGER (big-endian, as encoded). */
+  readonly serialNumber: Buffer;
+}
+
+/** One SingleResponse. */
+export interface SingleResponse {
+  readonly certId: CertId;
+  readonly certStatus: CertStatus;
+  /** Set when certStatus is `revoked`. */
+  readonly revocationTime: Date | undefined;
+  /** CRLReason code, when the responder gave one. */
+  readonly revocationReason: number | undefined;
+  readonly thisUpdate: Date;
+  readonly nextUpdate: Date | undefined;
+}
+
+/** Who the responder says it is: a Name (DER) or the SHA-1 hash of its public key. */
+export type ResponderId = { readonly byName: Buffer } | { readonly byKey: Buffer };
+
+/** A parsed, successful id-pkix-ocsp-basic response. Parsing checks no signature and no time. */
+export interface OcspResponse {
+  /** The whole response, exactly as read. */
+  readonly bytes: Buffer;
+  readonly responderId: ResponderId;
+  readonly producedAt: Date;
+  readonly responses: readonly SingleResponse[];
+  /** The DER of tbsResponseData: what the signature covers. */
+  readonly tbsResponseData: Buffer;
+  /** OID of the signature algorithm. */
+  readonly signatureAlgorithm: string;
+  readonly signature: Buffer;
+  /** DER certificates carried in the response (a delegated responder and its chain, if any). */
+  readonly certs: readonly Buffer[];
+}
+
+/**
+ * Reads bytes as one OCSPResponse in strict DER and returns its facts. Throws
+ * {@link StaplingError} with `ERR_OCSP_EMPTY`, `ERR_OCSP_MALFORMED`, `ERR_OCSP_TRAILING_DATA`,
+ * `ERR_OCSP_RESPONSE_STATUS` or `ERR_OCSP_RESPONSE_TYPE`.
+ */
+export function parseOcspResponse(input: Uint8Array): OcspResponse {
+  const bytes = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+  if (bytes.length === 0) throw new StaplingError('ERR_OCSP_EMPTY', 'the OCSP response is empty');
+  try {
+    return parseOuter(bytes);
+  } catch (err) {
+    if (!(err instanceof DerError)) throw err;
+    if (err.trailing) {
+      throw new StaplingError('ERR_OCSP_TRAILING_DATA', 'bytes follow the OCSPResponse', {
+        expected: `the response to end at byte ${err.offset}`,
+        found: `${bytes.length - err.offset} more bytes`,
+      });
+    }
+    throw new StaplingError('ERR_OCSP_MALFORMED', 'not a DER OCSPResponse', { found: err.message, cause: err });
+  }
+}
+
+function parseOuter(bytes: Buffer): OcspResponse {
+  const root = expectTag(decodeDer(bytes, true), TAG.SEQUENCE, 'OCSPResponse');
+  const [statusNode, bytesWrapper, ...rest] = root.children;
+  if (rest.length > 0) throw new DerError('OCSPResponse has extra fields', rest[0]!.start);
+  const statusCode = smallIntFrom(bytes, expectTag(statusNode, TAG.ENUMERATED, 'responseStatus'));
+  // Only a value shaped like an OCSPResponse counts as "a response followed by junk".
+  if (root.end !== bytes.length) throw new DerError(`${bytes.length - root.end} trailing bytes after the value`, root.end, true);
+  const status = RESPONSE_STATUS[statusCode];
+  if (status === undefined) throw new DerError(`responseStatus ${statusCode} is not defined`, statusNode!.start);
+  if (status !== 'successful') {
+    throw new StaplingError('ERR_OCSP_RESPONSE_STATUS', 'the responder did not answer with a response', {
+      expected: 'responseStatus successful (0)',
+      found: `${status} (${statusCode})`,
+    });
+  }
+  const wrapper = expectTag(bytesWrapper, 0xa0, 'responseBytes');
+  const responseBytes = expectTag(only(wrapper), TAG.SEQUENCE, 'ResponseBytes');
+  const [typeNode, octets] = fields(responseBytes, 2, 'ResponseBytes');
+  const responseType = oidFrom(bytes, expectTag(typeNode, TAG.OID, 'responseType'));
+  if (responseType !== OCSP_BASIC) {
+    throw new StaplingError('ERR_OCSP_RESPONSE_TYPE', 'unsupported response type', {
+      expected: `id-pkix-ocsp-basic (${OCSP_BASIC})`,
+      found: responseType,
+    });
+  }
+  const inner = Buffer.from(contentOf(bytes, expectTag(octets, TAG.OCTET_STRING, 'response')));
+  let basic: OcspResponse;
+  try {
+    basic = parseBasic(inner, bytes);
+  } catch (err) {
+    // Offsets inside the inner OCTET STRING, and junk after the inner value, are malformation
+    // of the whole response, not trailing bytes after it.
+    if (err instanceof DerError) throw new DerError(`BasicOCSPResponse: ${err.message}`, err.offset);
+    throw err;
+  }
+  return basic;
+}
+
+function parseBasic(buf: Buffer, whole: Buffer): OcspResponse {
+  const root = expectTag(decodeDer(buf), TAG.SEQUENCE, 'BasicOCSPResponse');
+  const [tbs, sigAlg, sig, certsWrapper, ...rest] = root.children;
+  if (rest.length > 0) throw new DerError('BasicOCSPResponse has extra fields', rest[0]!.start);
+  expectTag(tbs, TAG.SEQUENCE, 'tbsResponseData');
+  const signatureAlgorithm = oidFrom(buf, expectTag(expectTag(sigAlg, TAG.SEQUENCE, 'signatureAlgorithm').children[0], TAG.OID, 'algorithm'));
+  const sigBits = contentOf(buf, expectTag(sig, TAG.BIT_STRING, 'signature'));
+  if (sigBits[0] !== 0) throw new DerError('signature BIT STRING has unused bits', sig!.start);
+  const certs: Buffer[] = [];
+  if (certsWrapper) {
+    const list = expectTag(only(expectTag(certsWrapper, 0xa0, 'certs')), TAG.SEQUENCE, 'certs');
+    for (const cert of list.children) certs.push(Buffer.from(encodingOf(buf, expectTag(cert, TAG.SEQUENCE, 'Certificate'))));
+  }
+
+  let items = tbs!.children;
+  if (items[0]?.tag === 0xa0) {
+    const version = smallIntFrom(buf, expectTag(only(items[0]), TAG.INTEGER, 'version'));
+    if (version !== 0) throw new DerError(`ResponseData version ${version + 1} is not v1`, items[0].start);
+    items = items.slice(1);
+  }
+  const [responder, produced, list, extensions, ...more] = items;
+  if (more.length > 0 || (extensions && extensions.tag !== 0xa1)) throw new DerError('ResponseData has unexpected fields', tbs!.start);
+  let responderId: ResponderId;
+  if (responder?.tag === 0xa1) {
+    responderId = { byName: Buffer.from(encodingOf(buf, expectTag(only(responder), TAG.SEQUENCE, 'responderID byName'))) };
+  } else if (responder?.tag === 0xa2) {
+    responderId = { byKey: Buffer.from(contentOf(buf, expectTag(only(responder), TAG.OCTET_STRING, 'responderID byKey'))) };
+  } else {
+    throw new DerError('responderID must be byName [1] or byKey [2]', responder?.start ?? tbs!.start);
+  }
+  const producedAt = timeFrom(buf, expectTag(produced, TAG.GENERALIZED_TIME, 'producedAt'));
+  const responses = expectTag(list, TAG.SEQUENCE, 'responses').children.map((node) => parseSingle(buf, node));
+  if (responses.length === 0) throw new DerError('no SingleResponse', list!.start);
+
+  return {
+    bytes: whole,
+    responderId,
+    producedAt,
+    responses,
+    tbsResponseData: Buffer.from(encodingOf(buf, tbs!)),
+    signatureAlgorithm,
+    signature: Buffer.from(sigBits.subarray(1)),
+    certs,
+  };
+}
+
+function parseSingle(buf: Buffer, node: DerNode): SingleResponse {
+  const [certIdNode, statusNode, thisNode, ...optional] = expectTag(node, TAG.SEQUENCE, 'SingleResponse').children;
+  const [alg, nameHash, keyHash, serial] = fields(expectTag(certIdNode, TAG.SEQUENCE, 'CertID'), 4, 'CertID');
+  const hashAlgorithm = oidFrom(buf, expectTag(expectTag(alg, TAG.SEQUENCE, 'hashAlgorithm').children[0], TAG.OID, 'algorithm'));
+  const certId: CertId = {
+    hashAlgorithm,
+    hash: CERT_ID_HASHES[hashAlgorithm],
+    issuerNameHash: Buffer.from(contentOf(buf, expectTag(nameHash, TAG.OCTET_STRING, 'issuerNameHash'))),
+    issuerKeyHash: Buffer.from(contentOf(buf, expectTag(keyHash, TAG.OCTET_STRING, 'issuerKeyHash'))),
+    serialNumber: Buffer.from(contentOf(buf, expectTag(serial, TAG.INTEGER, 'serialNumber'))),
+  };
+
+  let certStatus: CertStatus;
+  let revocationTime: Date | undefined;
+  let revocationReason: number | undefined;
+  switch (statusNode?.tag) {
+    case 0x80: // good [0] IMPLICIT NULL
+    case 0x82: // unknown [2] IMPLICIT NULL
+      if (statusNode.end !== statusNode.contentStart) throw new DerError('certStatus NULL has content', statusNode.start);
+      certStatus = statusNode.tag === 0x80 ? 'good' : 'unknown';
+      break;
+    case 0xa1: {
+      // revoked [1] IMPLICIT RevokedInfo
+      certStatus = 'revoked';
+      const [time, reason, ...extra] = statusNode.children;
+      if (extra.length > 0) throw new DerError('RevokedInfo has extra fields', statusNode.start);
+      revocationTime = timeFrom(buf, expectTag(time, TAG.GENERALIZED_TIME, 'revocationTime'));
+      if (reason) revocationReason = smallIntFrom(buf, expectTag(only(expectTag(reason, 0xa0, 'revocationReason')), TAG.ENUMERATED, 'CRLReason'));
+      break;
+    }
+    default:
+      throw new DerError('certStatus must be good [0], revoked [1] or unknown [2]', statusNode?.start ?? node.start);
+  }
+
+  const thisUpdate = timeFrom(buf, expectTag(thisNode, TAG.GENERALIZED_TIME, 'thisUpdate'));
+  let nextUpdate: Date | undefined;
+  let rest = optional;
+  if (rest[0]?.tag === 0xa0) {
+    nextUpdate = timeFrom(buf, expectTag(only(rest[0]), TAG.GENERALIZED_TIME, 'nextUpdate'));
+    rest = rest.slice(1);
+  }
+  if (rest[0]?.tag === 0xa1) rest = rest.slice(1);
+  if (rest.length > 0) throw new DerError('SingleResponse has unexpected fields', rest[0]!.start);
+  return { certId, certStatus, revocationTime, revocationReason, thisUpdate, nextUpdate };
+}
+
+function only(node: DerNode): DerNode {
+  if (node.children.length !== 1) throw new DerError('explicit tag must hold exactly one value', node.start);
+  return node.children[0]!;
+}
+
+function fields(node: DerNode, count: number, what: string): DerNode[] {
+  if (node.children.length !== count) {
+    throw new DerError(`${what} must have ${count} fields, found ${node.children.length}`, node.start);
+  }
+  return [...node.children];
+}

@@ -1,0 +1,251 @@
+import { createHash, verify as verifySignature, type KeyObject } from 'node:crypto';
+import { DerError } from '../der.js';
+import { StaplingError } from '../errors.js';
+import { issued, issuerHashes, readCertificate, type CertificateInfo } from '../pki.js';
+import { CRL_REASONS, parseOcspResponse, type OcspResponse, type SingleResponse } from './parse.js';
+
+/** id-kp-OCSPSigning, RFC 6960 section 4.2.2.2. */
+export const OCSP_SIGNING = '1.3.6.1.5.5.7.3.9';
+
+/** The limits a response is checked against. All times are milliseconds since the epoch. */
+export interface VerifyLimits {
+  /** The time to check against. */
+  readonly now: number;
+  /** How far in the future thisUpdate may be, for clocks that disagree a little. */
+  readonly clockSkewMs: number;
+  /** How long after thisUpdate a response without nextUpdate may be stapled. */
+  readonly maxAgeWithoutNextUpdateMs: number;
+  /** Largest response accepted, in bytes. */
+  readonly maxResponseBytes: number;
+}
+
+/** Who signed a response that verified. */
+export type SignedBy = 'issuer' | 'delegated';
+
+/** A response that passed every check, with the window in which it may be stapled. */
+export interface VerifiedResponse {
+  readonly response: OcspResponse;
+  /** The SingleResponse for our certificate. */
+  readonly single: SingleResponse;
+  readonly signedBy: SignedBy;
+  /** The delegated responder certificate, when `signedBy` is `delegated`. */
+  readonly responder: CertificateInfo | undefined;
+  /** First instant (ms) at which the response may be stapled: thisUpdate less the clock skew. */
+  readonly validFrom: number;
+  /**
+   * The instant (ms) from which it must no longer be stapled: nextUpdate (or thisUpdate plus
+   * the maximum age), and never after the delegated responder certificate's notAfter.
+   */
+  readonly validUntil: number;
+}
+
+/**
+ * Runs every check on one OCSP response for `leaf` issued by `issuer`, in this order: size,
+ * strict DER, responseStatus and type, CertID, signature and responder authorisation,
+ * certStatus, time. Returns the verified facts or throws the first {@link StaplingError}.
+ * Pure: no I/O, no clock (the time comes in `limits.now`).
+ */
+export function verifyOcspResponse(
+  bytes: Uint8Array,
+  leaf: CertificateInfo,
+  issuer: CertificateInfo,
+  limits: VerifyLimits,
+): VerifiedResponse {
+  if (bytes.length > limits.maxResponseBytes) {
+    throw new StaplingError('ERR_OCSP_TOO_LARGE', 'the OCSP response is too large', {
+      expected: `at most ${limits.maxResponseBytes} bytes`,
+      found: `${bytes.length} bytes`,
+    });
+  }
+  const response = parseOcspResponse(bytes);
+  const single = findSingleResponse(response, leaf, issuer);
+  const { signedBy, responder } = checkSignature(response, issuer, limits.now);
+  checkCertStatus(single);
+  const { validFrom, validUntil } = checkTime(single, responder, limits);
+  return { response, single, signedBy, responder, validFrom, validUntil };
+}
+
+/** The SingleResponse whose CertID names `leaf`, hashed with the algorithm it names. */
+export function findSingleResponse(response: OcspResponse, leaf: CertificateInfo, issuer: CertificateInfo): SingleResponse {
+  const matches = response.responses.filter(({ certId }) => {
+    if (!certId.hash || !certId.serialNumber.equals(leaf.serialNumber)) return false;
+    const { nameHash, keyHash } = issuerHashes(issuer, certId.hash);
+    return certId.issuerNameHash.equals(nameHash) && certId.issuerKeyHash.equals(keyHash);
+  });
+  if (matches.length === 0) {
+    const found = response.responses
+      .map(({ certId }) => `serial ${certId.serialNumber.toString('hex')} (${certId.hash ?? `hash ${certId.hashAlgorithm}`})`)
+      .join(', ');
+    throw new StaplingError('ERR_OCSP_CERTID_MISMATCH', 'the response is not for this certificate', {
+      expected: `serial ${leaf.serialNumber.toString('hex')} issued by the key of "${oneLine(issuer.x509.subject)}"`,
+      found,
+    });
+  }
+  // Several SingleResponses for one certificate would be odd; if any says revoked, believe it.
+  return matches.find((s) => s.certStatus === 'revoked') ?? matches.find((s) => s.certStatus === 'unknown') ?? matches[0]!;
+}
+
+function checkCertStatus(single: SingleResponse): void {
+  if (single.certStatus === 'revoked') {
+    const reason = single.revocationReason === undefined ? 'no reason given' : `reason ${CRL_REASONS[single.revocationReason] ?? single.revocationReason}`;
+    throw new StaplingError('ERR_OCSP_REVOKED', 'the certificate is REVOKED', {
+      expected: 'certStatus good',
+      found: `revoked at ${single.revocationTime!.toISOString()}, ${reason}`,
+    });
+  }
+  if (single.certStatus === 'unknown') {
+    throw new StaplingError('ERR_OCSP_UNKNOWN', 'the responder does not know this certificate', {
+      expected: 'certStatus good',
+      found: 'unknown',
+    });
+  }
+}
+
+function checkTime(single: SingleResponse, responder: CertificateInfo | undefined, limits: VerifyLimits): { validFrom: number; validUntil: number } {
+  const thisUpdate = single.thisUpdate.getTime();
+  const validFrom = thisUpdate - limits.clockSkewMs;
+  if (limits.now < validFrom) {
+    throw new StaplingError('ERR_OCSP_NOT_YET_VALID', 'the response is not valid yet', {
+      expected: `thisUpdate no later than ${new Date(limits.now + limits.clockSkewMs).toISOString()} (now plus ${limits.clockSkewMs} ms skew)`,
+      found: `thisUpdate ${single.thisUpdate.toISOString()}`,
+    });
+  }
+  let validUntil = single.nextUpdate ? single.nextUpdate.getTime() : thisUpdate + limits.maxAgeWithoutNextUpdateMs;
+  if (responder) validUntil = Math.min(validUntil, responder.notAfter.getTime() + 1000);
+  if (limits.now >= validUntil) {
+    const found = single.nextUpdate
+      ? `nextUpdate ${single.nextUpdate.toISOString()}`
+      : `no nextUpdate, thisUpdate ${single.thisUpdate.toISOString()} (older than ${limits.maxAgeWithoutNextUpdateMs} ms)`;
+    throw new StaplingError('ERR_OCSP_EXPIRED', 'the response has expired', {
+      expected: `still valid at ${new Date(limits.now).toISOString()}`,
+      found,
+    });
+  }
+  if (single.nextUpdate && single.nextUpdate.getTime() < thisUpdate) {
+    throw new StaplingError('ERR_OCSP_EXPIRED', 'nextUpdate is before thisUpdate', {
+      expected: 'nextUpdate after thisUpdate',
+      found: `thisUpdate ${single.thisUpdate.toISOString()}, nextUpdate ${single.nextUpdate.toISOString()}`,
+    });
+  }
+  return { validFrom, validUntil };
+}
+
+interface SignerCheck {
+  signedBy: SignedBy;
+  responder: CertificateInfo | undefined;
+}
+
+/**
+ * The signature must verify under the issuer's key, or under the key of a responder
+ * certificate carried in the response that the issuer signed, that has id-kp-OCSPSigning and
+ * that is valid now (RFC 6960 section 4.2.2.2). Nothing else is trusted.
+ */
+function checkSignature(response: OcspResponse, issuer: CertificateInfo, now: number): SignerCheck {
+  const id = response.responderId;
+  const keyHashOf = (cert: CertificateInfo) => createHash('sha1').update(cert.publicKeyBits).digest();
+  const names = (cert: CertificateInfo) => ('byName' in id ? id.byName.equals(cert.subjectName) : id.byKey.equals(keyHashOf(cert)));
+
+  if (names(issuer)) {
+    if (!signatureValid(response, issuer.x509.publicKey)) {
+      throw new StaplingError('ERR_OCSP_BAD_SIGNATURE', "the response's signature does not verify", {
+        expected: `a signature by the issuer "${oneLine(issuer.x509.subject)}"`,
+        found: `a ${algorithmName(response.signatureAlgorithm)} signature that does not match`,
+      });
+    }
+    return { signedBy: 'issuer', responder: undefined };
+  }
+
+  const carried: CertificateInfo[] = [];
+  for (const der of response.certs) {
+    try {
+      carried.push(readCertificate(der));
+    } catch (err) {
+      if (!(err instanceof DerError)) throw err;
+      // An unreadable extra certificate cannot be the signer; ignore it.
+    }
+  }
+  const responder = carried.find(names);
+  if (!responder) {
+    throw new StaplingError('ERR_OCSP_SIGNER_NOT_FOUND', 'the signer is neither the issuer nor a responder certificate carried in the response', {
+      expected: `the issuer "${oneLine(issuer.x509.subject)}" or a delegated responder certificate inside the response`,
+      found: `responderID ${describeResponderId(response)} and ${response.certs.length} carried certificate(s)`,
+    });
+  }
+  const subject = `"${oneLine(responder.x509.subject)}"`;
+  if (!issued(issuer, responder)) {
+    throw new StaplingError('ERR_OCSP_SIGNER_UNAUTHORIZED', 'the responder certificate was not issued by the certificate\'s issuer', {
+      expected: `a responder certificate signed by "${oneLine(issuer.x509.subject)}"`,
+      found: `${subject} issued by "${oneLine(responder.x509.issuer)}"`,
+    });
+  }
+  if (!responder.extendedKeyUsage.includes(OCSP_SIGNING)) {
+    throw new StaplingError('ERR_OCSP_SIGNER_UNAUTHORIZED', 'the responder certificate is not authorised to sign OCSP responses', {
+      expected: 'extended key usage id-kp-OCSPSigning',
+      found: `${subject} with ${responder.extendedKeyUsage.length ? `extended key usage ${responder.extendedKeyUsage.join(', ')}` : 'no extended key usage'}`,
+    });
+  }
+  if (now < responder.notBefore.getTime() || now > responder.notAfter.getTime()) {
+    throw new StaplingError('ERR_OCSP_SIGNER_EXPIRED', 'the responder certificate is not valid now', {
+      expected: `valid at ${new Date(now).toISOString()}`,
+      found: `${subject} valid from ${responder.notBefore.toISOString()} to ${responder.notAfter.toISOString()}`,
+    });
+  }
+  if (!signatureValid(response, responder.x509.publicKey)) {
+    throw new StaplingError('ERR_OCSP_BAD_SIGNATURE', "the response's signature does not verify", {
+      expected: `a signature by the delegated responder ${subject}`,
+      found: `a ${algorithmName(response.signatureAlgorithm)} signature that does not match`,
+    });
+  }
+  return { signedBy: 'delegated', responder };
+}
+
+interface SignatureAlgorithm {
+  readonly name: string;
+  /** Digest for crypto.verify; null for EdDSA. */
+  readonly hash: string | null;
+  /** asymmetricKeyType the key must have. */
+  readonly keyType: string;
+}
+
+const SIGNATURE_ALGORITHMS: Record<string, SignatureAlgorithm> = {
+  '1.2.840.113549.1.1.5': { name: 'sha1WithRSAEncryption', hash: 'sha1', keyType: 'rsa' },
+  '1.2.840.113549.1.1.11': { name: 'sha256WithRSAEncryption', hash: 'sha256', keyType: 'rsa' },
+  '1.2.840.113549.1.1.12': { name: 'sha384WithRSAEncryption', hash: 'sha384', keyType: 'rsa' },
+  '1.2.840.113549.1.1.13': { name: 'sha512WithRSAEncryption', hash: 'sha512', keyType: 'rsa' },
+  '1.2.840.10045.4.1': { name: 'ecdsa-with-SHA1', hash: 'sha1', keyType: 'ec' },
+  '1.2.840.10045.4.3.2': { name: 'ecdsa-with-SHA256', hash: 'sha256', keyType: 'ec' },
+  '1.2.840.10045.4.3.3': { name: 'ecdsa-with-SHA384', hash: 'sha384', keyType: 'ec' },
+  '1.2.840.10045.4.3.4': { name: 'ecdsa-with-SHA512', hash: 'sha512', keyType: 'ec' },
+  '1.3.101.112': { name: 'Ed25519', hash: null, keyType: 'ed25519' },
+  '1.3.101.113': { name: 'Ed448', hash: null, keyType: 'ed448' },
+};
+
+/** A readable name for a signature algorithm OID. */
+export function algorithmName(oid: string): string {
+  return SIGNATURE_ALGORITHMS[oid]?.name ?? oid;
+}
+
+function signatureValid(response: OcspResponse, key: KeyObject): boolean {
+  const algorithm = SIGNATURE_ALGORITHMS[response.signatureAlgorithm];
+  if (!algorithm) {
+    throw new StaplingError('ERR_OCSP_UNSUPPORTED_ALGORITHM', 'the signature algorithm is not supported', {
+      expected: Object.values(SIGNATURE_ALGORITHMS).map((a) => a.name).join(', '),
+      found: response.signatureAlgorithm,
+    });
+  }
+  if (key.asymmetricKeyType !== algorithm.keyType) return false;
+  try {
+    return verifySignature(algorithm.hash, response.tbsResponseData, key, response.signature);
+  } catch {
+    return false;
+  }
+}
+
+function describeResponderId(response: OcspResponse): string {
+  const id = response.responderId;
+  return 'byKey' in id ? `byKey ${id.byKey.toString('hex')}` : 'byName (a name no candidate has)';
+}
+
+function oneLine(name: string): string {
+  return name.replace(/\n/g, ', ');
+}

@@ -1,0 +1,171 @@
+import { createHash, X509Certificate } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { contentOf, decodeDer, DerError, encodingOf, expectTag, oidFrom, smallIntFrom, TAG, timeFrom, type DerNode } from './der.js';
+import { StaplingError } from './errors.js';
+import type { CertIdHash } from './ocsp/parse.js';
+
+const OID_AIA = '1.3.6.1.5.5.7.1.1';
+const OID_AD_OCSP = '1.3.6.1.5.5.7.48.1';
+const OID_TLS_FEATURE = '1.3.6.1.5.5.7.1.24';
+const OID_EKU = '2.5.29.37';
+/** TLS Feature value for status_request (RFC 7633 section 6). */
+const STATUS_REQUEST = 5;
+
+/** The facts about one certificate that stapling needs, read once. */
+export interface CertificateInfo {
+  /** The DER encoding, as Node passes it to the OCSPRequest listener. */
+  readonly der: Buffer;
+  /** Node's view, for signatures and printing. */
+  readonly x509: X509Certificate;
+  /** Content octets of the serialNumber INTEGER. */
+  readonly serialNumber: Buffer;
+  /** DER of the issuer Name. */
+  readonly issuerName: Buffer;
+  /** DER of the subject Name. */
+  readonly subjectName: Buffer;
+  /** The subjectPublicKey BIT STRING's bits (what CertID's issuerKeyHash hashes). */
+  readonly publicKeyBits: Buffer;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  /** Extended key usage OIDs; empty when the extension is absent. */
+  readonly extendedKeyUsage: readonly string[];
+  /** OCSP responder URLs from the Authority Information Access extension. */
+  readonly ocspUrls: readonly string[];
+  /** The certificate carries the TLS Feature status_request (OCSP Must-Staple, RFC 7633). */
+  readonly mustStaple: boolean;
+}
+
+/** Reads one DER certificate. Throws {@link DerError} on bad encoding. */
+export function readCertificate(input: Uint8Array): CertificateInfo {
+  const der = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+  const cert = expectTag(decodeDer(der), TAG.SEQUENCE, 'Certificate');
+  const tbs = expectTag(cert.children[0], TAG.SEQUENCE, 'tbsCertificate');
+  let items = tbs.children;
+  if (items[0]?.tag === 0xa0) items = items.slice(1);
+  const [serial, , issuer, validity, subject, spki, ...optional] = items;
+  const [notBefore, notAfter] = expectTag(validity, TAG.SEQUENCE, 'validity').children;
+  const keyBits = contentOf(der, expectTag(expectTag(spki, TAG.SEQUENCE, 'subjectPublicKeyInfo').children[1], TAG.BIT_STRING, 'subjectPublicKey'));
+
+  let extendedKeyUsage: string[] = [];
+  let ocspUrls: string[] = [];
+  let mustStaple = false;
+  const extensions = optional.find((node) => node.tag === 0xa3);
+  for (const ext of extensions ? expectTag(extensions.children[0], TAG.SEQUENCE, 'extensions').children : []) {
+    const id = oidFrom(der, expectTag(ext.children[0], TAG.OID, 'extnID'));
+    const valueNode = ext.children[ext.children.length - 1];
+    const value = Buffer.from(contentOf(der, expectTag(valueNode, TAG.OCTET_STRING, 'extnValue')));
+    if (id === OID_EKU) extendedKeyUsage = sequenceOf(value).map((node) => oidFrom(value, node));
+    else if (id === OID_AIA) ocspUrls = readOcspUrls(value);
+    else if (id === OID_TLS_FEATURE) mustStaple = sequenceOf(value).some((node) => node.tag === TAG.INTEGER && smallIntFrom(value, node) === STATUS_REQUEST);
+  }
+
+  return {
+    der,
+    x509: new X509Certificate(der),
+    serialNumber: Buffer.from(contentOf(der, expectTag(serial, TAG.INTEGER, 'serialNumber'))),
+    issuerName: Buffer.from(encodingOf(der, expectTag(issuer, TAG.SEQUENCE, 'issuer'))),
+    subjectName: Buffer.from(encodingOf(der, expectTag(subject, TAG.SEQUENCE, 'subject'))),
+    publicKeyBits: Buffer.from(keyBits.subarray(1)),
+    notBefore: timeFrom(der, notBefore!),
+    notAfter: timeFrom(der, notAfter!),
+    extendedKeyUsage,
+    ocspUrls,
+    mustStaple,
+  };
+}
+
+function sequenceOf(value: Buffer): readonly DerNode[] {
+  return expectTag(decodeDer(value), TAG.SEQUENCE, 'extension value').children;
+}
+
+function readOcspUrls(value: Buffer): string[] {
+  const urls: string[] = [];
+  for (const access of sequenceOf(value)) {
+    const [method, location] = access.children;
+    // uniformResourceIdentifier [6] IMPLICIT IA5String
+    if (oidFrom(value, expectTag(method, TAG.OID, 'accessMethod')) === OID_AD_OCSP && location?.tag === 0x86) {
+      urls.push(Buffer.from(contentOf(value, location)).toString('latin1'));
+    }
+  }
+  return urls;
+}
+
+/** Every CERTIFICATE block of a PEM text, as DER. */
+export function pemCertificates(text: string): Buffer[] {
+  const blocks = text.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g);
+  return [...blocks].map((m) => Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64'));
+}
+
+/** A leaf, the certificate that issued it, and the rest of the chain given. */
+export interface CertificateChain {
+  readonly leaf: CertificateInfo;
+  readonly issuer: CertificateInfo;
+}
+
+/** `issuer` signed `cert`, and the names chain. */
+export function issued(issuer: CertificateInfo, cert: CertificateInfo): boolean {
+  if (!issuer.subjectName.equals(cert.issuerName)) return false;
+  try {
+    return cert.x509.verify(issuer.x509.publicKey);
+  } catch {
+    return false;
+  }
+}
+
+async function readCertificates(file: string, role: string): Promise<CertificateInfo[]> {
+  let text: string;
+  try {
+    text = await readFile(file, 'latin1');
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code ?? String(err);
+    throw new StaplingError('ERR_CERT_READ', `cannot read the ${role} file`, { found: reason, file, cause: err });
+  }
+  const ders = pemCertificates(text);
+  if (ders.length === 0) {
+    throw new StaplingError('ERR_CERT_PARSE', `the ${role} file holds no certificate`, {
+      expected: 'PEM "-----BEGIN CERTIFICATE-----" blocks',
+      found: text.length === 0 ? 'an empty file' : `${text.length} bytes of something else`,
+      file,
+    });
+  }
+  return ders.map((der, i) => {
+    try {
+      return readCertificate(der);
+    } catch (err) {
+      const found = err instanceof DerError ? err.message : String(err);
+      throw new StaplingError('ERR_CERT_PARSE', `certificate ${i + 1} of the ${role} file is not a valid X.509 certificate`, { found, file, cause: err });
+    }
+  });
+}
+
+/**
+ * Reads `certFile` (PEM leaf, optionally followed by its chain) and finds the leaf's issuer:
+ * first in the chain, else in `issuerFile`. The issuer must have signed the leaf.
+ */
+export async function loadCertificateChain(certFile: string, issuerFile?: string): Promise<CertificateChain> {
+  const [leaf, ...chain] = await readCertificates(certFile, 'certificate');
+  const candidates = issuerFile ? [...chain, ...(await readCertificates(issuerFile, 'issuer'))] : chain;
+  const issuer = candidates.find((c) => issued(c, leaf!));
+  if (!issuer) {
+    throw new StaplingError('ERR_ISSUER_NOT_FOUND', "the certificate's issuer was not found", {
+      expected: `a certificate for "${leaf!.x509.issuer.replace(/\n/g, ', ')}" that signed the leaf, after the leaf in the certificate file or in issuerFile`,
+      found: candidates.length === 0 ? 'no other certificate' : `${candidates.length} other certificate(s), none of which signed the leaf`,
+      file: certFile,
+    });
+  }
+  return { leaf: leaf!, issuer };
+}
+
+/** The two CertID hashes of an issuer, for one hash algorithm. */
+export interface IssuerHashes {
+  readonly nameHash: Buffer;
+  readonly keyHash: Buffer;
+}
+
+/** issuerNameHash and issuerKeyHash of `issuer` under `hash` (RFC 6960 section 4.1.1). */
+export function issuerHashes(issuer: CertificateInfo, hash: CertIdHash): IssuerHashes {
+  return {
+    nameHash: createHash(hash).update(issuer.subjectName).digest(),
+    keyHash: createHash(hash).update(issuer.publicKeyBits).digest(),
+  };
+}
