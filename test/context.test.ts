@@ -1,0 +1,271 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createServer } from 'node:tls';
+import { after, before, describe, it, mock } from 'node:test';
+import { createStaplingContext, StaplingContext, StaplingError, type StaplingErrorCode } from '../src/index.js';
+import { makePki, type Pki } from './fixtures/pki.js';
+
+let pki: Pki;
+let good: Buffer;
+let good2: Buffer;
+
+before(() => {
+  pki = makePki();
+  good = pki.respond();
+  good2 = pki.respond({ signer: pki.responder });
+});
+after(() => pki.remove());
+
+async function rejectsWith(promise: Promise<unknown>, code: StaplingErrorCode): Promise<StaplingError> {
+  try {
+    await promise;
+  } catch (err) {
+    assert.ok(err instanceof StaplingError, String(err));
+    assert.equal(err.code, code, err.message);
+    return err;
+  }
+  assert.fail(`expected rejection with ${code}`);
+}
+
+async function stapled(file = pki.file(good)): Promise<{ ctx: StaplingContext; file: string }> {
+  const ctx = await createStaplingContext({ certFile: pki.leaf.chain, ocspFile: file });
+  assert.equal(ctx.status().stapling, true, JSON.stringify(ctx.status().lastRefusal));
+  return { ctx, file };
+}
+
+describe('createStaplingContext: the certificate side', () => {
+  it('rejects an unreadable certificate file with ERR_CERT_READ', async () => {
+    const err = await rejectsWith(createStaplingContext({ certFile: join(pki.dir, 'nope.pem'), ocspFile: pki.file(good) }), 'ERR_CERT_READ');
+    assert.match(err.message, /ENOENT/);
+  });
+  it('rejects a file without a certificate with ERR_CERT_PARSE', async () => {
+    await rejectsWith(createStaplingContext({ certFile: pki.file('not a certificate'), ocspFile: pki.file(good) }), 'ERR_CERT_PARSE');
+    await rejectsWith(createStaplingContext({ certFile: pki.file(''), ocspFile: pki.file(good) }), 'ERR_CERT_PARSE');
+  });
+  it('rejects a damaged certificate with ERR_CERT_PARSE', async () => {
+    const pem = '-----BEGIN CERTIFICATE-----\nMIIBAAAA\n-----END CERTIFICATE-----\n';
+    await rejectsWith(createStaplingContext({ certFile: pki.file(pem), ocspFile: pki.file(good) }), 'ERR_CERT_PARSE');
+  });
+  it('rejects a leaf without its issuer with ERR_ISSUER_NOT_FOUND', async () => {
+    await rejectsWith(createStaplingContext({ certFile: pki.leaf.cert, ocspFile: pki.file(good) }), 'ERR_ISSUER_NOT_FOUND');
+  });
+  it('rejects an issuer file holding a same-named CA with another key', async () => {
+    await rejectsWith(createStaplingContext({ certFile: pki.leaf.cert, issuerFile: pki.otherCa.cert, ocspFile: pki.file(good) }), 'ERR_ISSUER_NOT_FOUND');
+  });
+  it('finds the issuer in issuerFile when the certificate file has no chain', async () => {
+    const ctx = await createStaplingContext({ certFile: pki.leaf.cert, issuerFile: pki.ca.cert, ocspFile: pki.file(good) });
+    assert.equal(ctx.status().stapling, true);
+    await ctx.close();
+  });
+  it('reports Must-Staple from the TLS Feature extension', async () => {
+    const plain = await createStaplingContext({ certFile: pki.leaf.chain, ocspFile: pki.file(good) });
+    const must = await createStaplingContext({ certFile: pki.mustStaple.chain, ocspFile: pki.file(pki.respond({ certs: [pki.mustStaple] })) });
+    assert.equal(plain.status().mustStaple, false);
+    assert.equal(must.status().mustStaple, true);
+    assert.equal(must.status().stapling, true);
+  });
+});
+
+describe('createStaplingContext: the OCSP side never rejects', () => {
+  it('starts without a staple when the OCSP file is missing, and says why', async () => {
+    const ctx = await createStaplingContext({ certFile: pki.leaf.chain, ocspFile: join(pki.dir, 'missing.ocsp') });
+    const status = ctx.status();
+    assert.equal(status.stapling, false);
+    assert.equal(ctx.stapleNow(), null);
+    assert.equal(status.lastRefusal?.code, 'ERR_OCSP_FILE_READ');
+    assert.match(status.lastRefusal!.message, /ENOENT/);
+  });
+  it('starts without a staple when the OCSP file is revoked', async () => {
+    const ctx = await createStaplingContext({ certFile: pki.leaf.chain, ocspFile: pki.file(pki.respond({ certs: [pki.revoked] })) });
+    assert.equal(ctx.status().stapling, false);
+    assert.equal(ctx.status().lastRefusal?.code, 'ERR_OCSP_CERTID_MISMATCH');
+  });
+  it('reports the facts of a loaded staple', async () => {
+    const { ctx } = await stapled(pki.file(good2));
+    const status = ctx.status();
+    assert.equal(status.certStatus, 'good');
+    assert.equal(status.signedBy, 'delegated');
+    assert.match(status.responder!, /Test OCSP Responder/);
+    assert.equal(status.serial, '0ABCDE01');
+    assert.equal(status.bytes, good2.length);
+    assert.ok(status.thisUpdate! <= new Date() && status.nextUpdate! > new Date());
+    assert.deepEqual(status.validUntil, status.nextUpdate);
+    assert.equal(status.lastRefusal, null);
+    assert.ok(ctx.stapleNow()!.equals(good2));
+  });
+});
+
+describe('reload keeps the last good staple when the new file is bad', () => {
+  const bad: Array<[string, StaplingErrorCode, (file: string) => void]> = [
+    ['deleted', 'ERR_OCSP_FILE_READ', (f) => unlinkSync(f)],
+    ['empty', 'ERR_OCSP_EMPTY', (f) => writeFileSync(f, '')],
+    ['replaced by a directory', 'ERR_OCSP_FILE_READ', (f) => { unlinkSync(f); mkdirSync(f); }],
+    ['a symlink loop', 'ERR_OCSP_FILE_READ', (f) => { unlinkSync(f); symlinkSync(f, f); }],
+    ['garbage', 'ERR_OCSP_MALFORMED', (f) => writeFileSync(f, 'garbage\n')],
+    ['truncated', 'ERR_OCSP_MALFORMED', (f) => writeFileSync(f, good.subarray(0, good.length - 20))],
+    ['followed by trailing bytes', 'ERR_OCSP_TRAILING_DATA', (f) => writeFileSync(f, Buffer.concat([good, Buffer.from('\n')]))],
+    ['5 MB', 'ERR_OCSP_TOO_LARGE', (f) => writeFileSync(f, Buffer.alloc(5 * 1024 * 1024, 0x30))],
+    ["another certificate's response", 'ERR_OCSP_CERTID_MISMATCH', (f) => writeFileSync(f, pki.respond({ certs: [pki.leaf2] }))],
+    ['revoked', 'ERR_OCSP_REVOKED', (f) => writeFileSync(f, pki.respond({ status: 'revoked' }))],
+    ['unknown', 'ERR_OCSP_UNKNOWN', (f) => writeFileSync(f, pki.respond({ status: 'unknown' }))],
+    ['expired', 'ERR_OCSP_EXPIRED', (f) => writeFileSync(f, pki.respond({ at: '-3d' }))],
+    ['forged', 'ERR_OCSP_BAD_SIGNATURE', (f) => writeFileSync(f, pki.respond({ signer: pki.otherCa }))],
+    ['signed by an unauthorised responder', 'ERR_OCSP_SIGNER_UNAUTHORIZED', (f) => writeFileSync(f, pki.respond({ signer: pki.responderNoEku }))],
+    ['tryLater', 'ERR_OCSP_RESPONSE_STATUS', (f) => writeFileSync(f, Buffer.from([0x30, 0x03, 0x0a, 0x01, 0x03]))],
+  ];
+  for (const [name, code, spoil] of bad) {
+    it(`refuses a file ${name} with ${code} and keeps stapling the old bytes`, async () => {
+      const dir = join(pki.dir, `reload-${code}-${name.replace(/\W+/g, '-')}`);
+      mkdirSync(dir);
+      const file = join(dir, 'leaf.ocsp');
+      writeFileSync(file, good);
+      const { ctx } = await stapled(file);
+      const refusals: StaplingError[] = [];
+      ctx.on('refused', (err) => refusals.push(err));
+      spoil(file);
+      const err = await rejectsWith(ctx.reload(), code);
+      assert.equal(err.file, file);
+      assert.equal(refusals.length, 1);
+      assert.equal(refusals[0], err);
+      assert.ok(ctx.stapleNow()!.equals(good), 'the previous staple is still handed out');
+      const status = ctx.status();
+      assert.equal(status.stapling, true);
+      assert.equal(status.lastRefusal?.code, code);
+      rmSync(dir, { recursive: true, force: true });
+      await ctx.close();
+    });
+  }
+});
+
+describe('reload swaps in good files', () => {
+  it('swaps to the new response and emits reload', async () => {
+    const { ctx, file } = await stapled();
+    const events: unknown[] = [];
+    ctx.on('reload', (s) => events.push(s));
+    writeFileSync(file, good2);
+    const status = await ctx.reload();
+    assert.equal(status.signedBy, 'delegated');
+    assert.ok(ctx.stapleNow()!.equals(good2));
+    assert.equal(events.length, 1);
+    await ctx.close();
+  });
+
+  it('coalesces concurrent reloads and the newest file wins', async () => {
+    const { ctx, file } = await stapled();
+    let reloads = 0;
+    ctx.on('reload', () => reloads++);
+    const first = ctx.reload();
+    writeFileSync(file, good2);
+    const second = ctx.reload();
+    const third = ctx.reload();
+    assert.equal(second, third, 'calls made during a reload share one follow-up');
+    await first;
+    const status = await third;
+    assert.equal(status.signedBy, 'delegated');
+    assert.ok(ctx.stapleNow()!.equals(good2));
+    assert.equal(reloads, 2);
+    await ctx.close();
+  });
+
+  it('a refused reload followed by a good one clears lastRefusal', async () => {
+    const { ctx, file } = await stapled();
+    writeFileSync(file, 'junk');
+    await rejectsWith(ctx.reload(), 'ERR_OCSP_MALFORMED');
+    writeFileSync(file, good);
+    await ctx.reload();
+    assert.equal(ctx.status().lastRefusal, null);
+    await ctx.close();
+  });
+});
+
+describe('check 7: the staple stops exactly at nextUpdate', () => {
+  it('stops stapling at nextUpdate and emits expiring then expired', async () => {
+    const bytes = pki.respond({ validMinutes: 120 });
+    const file = pki.file(bytes);
+    let now = Date.now();
+    mock.timers.enable({ apis: ['setTimeout'] });
+    try {
+      const ctx = await createStaplingContext({ certFile: pki.leaf.chain, ocspFile: file, now: () => now, expiringMarginMs: 30 * 60_000 });
+      const nextUpdate = ctx.status().nextUpdate!.getTime();
+      const events: string[] = [];
+      ctx.on('expiring', () => events.push('expiring'));
+      ctx.on('expired', (s) => events.push(`expired stapling=${s.stapling}`));
+      const advance = (ms: number) => {
+        now += ms;
+        mock.timers.tick(ms);
+      };
+      advance(nextUpdate - 30 * 60_000 - now - 1);
+      assert.deepEqual(events, []);
+      advance(1);
+      assert.deepEqual(events, ['expiring']);
+      advance(nextUpdate - now - 1);
+      assert.ok(ctx.stapleNow()!.equals(bytes), 'still stapled 1 ms before nextUpdate');
+      advance(1);
+      assert.equal(ctx.stapleNow(), null, 'not stapled at nextUpdate');
+      assert.equal(ctx.status().stapling, false);
+      assert.deepEqual(events, ['expiring', 'expired stapling=false']);
+      await ctx.close();
+    } finally {
+      mock.timers.reset();
+    }
+  });
+
+  it('refuses to staple even if the timer is late: the handshake path compares the clock itself', async () => {
+    const bytes = pki.respond({ validMinutes: 10 });
+    let now = Date.now();
+    const ctx = await createStaplingContext({ certFile: pki.leaf.chain, ocspFile: pki.file(bytes), now: () => now });
+    now = ctx.status().nextUpdate!.getTime();
+    assert.equal(ctx.stapleNow(), null);
+    await ctx.close();
+  });
+
+  it('stops stapling if the clock jumps back before thisUpdate minus the skew', async () => {
+    let now = Date.now();
+    const ctx = await createStaplingContext({ certFile: pki.leaf.chain, ocspFile: pki.file(good), now: () => now, clockSkewMs: 60_000 });
+    now = ctx.status().thisUpdate!.getTime() - 60_001;
+    assert.equal(ctx.stapleNow(), null);
+    now += 1;
+    assert.ok(ctx.stapleNow());
+    await ctx.close();
+  });
+});
+
+describe('attach and close', () => {
+  it('shares one OCSPRequest listener among contexts and removes it with the last', async () => {
+    const server = createServer();
+    const a = await createStaplingContext({ certFile: pki.leaf.chain, ocspFile: pki.file(good) });
+    const b = await createStaplingContext({ certFile: pki.leaf2.chain, ocspFile: pki.file(pki.respond({ certs: [pki.leaf2] })) });
+    a.attach(server);
+    b.attach(server);
+    a.attach(server);
+    assert.equal(server.listenerCount('OCSPRequest'), 1);
+    await a.close();
+    assert.equal(server.listenerCount('OCSPRequest'), 1);
+    b.detach(server);
+    assert.equal(server.listenerCount('OCSPRequest'), 0);
+    assert.throws(() => a.attach(server), /closed/);
+    await b.close();
+  });
+
+  it('calls back (null, staple) for its certificate, (null, null) for others, and never throws', async () => {
+    const server = createServer();
+    const { ctx } = await stapled();
+    ctx.attach(server);
+    const listener = server.listeners('OCSPRequest')[0] as (c: Buffer, i: Buffer | null, cb: (e: Error | null, r?: Buffer | null) => void) => void;
+    const results: Array<[Error | null, Buffer | null | undefined]> = [];
+    const cb = (e: Error | null, r?: Buffer | null) => results.push([e, r]);
+    listener(ctx.certificate, null, cb);
+    listener(Buffer.from(ctx.certificate), null, cb);
+    listener(Buffer.alloc(0), null, cb);
+    listener(Buffer.from('short'), null, cb);
+    const other = Buffer.from(ctx.certificate);
+    other[10] = other[10]! ^ 0xff; // same tail, different body
+    listener(other, null, cb);
+    assert.deepEqual(results.map(([e]) => e), [null, null, null, null, null]);
+    assert.ok(results[0]![1]!.equals(good));
+    assert.ok(results[1]![1]!.equals(good));
+    assert.deepEqual(results.slice(2).map(([, r]) => r), [null, null, null]);
+    await ctx.close();
+  });
+});
