@@ -1,0 +1,241 @@
+/**
+ * Real clients against real servers on 127.0.0.1: Node, curl --cert-status, gnutls-cli --ocsp,
+ * openssl s_client -status; servers made with tls, https and http2.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createSecureServer } from 'node:http2';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { connect, createSecureContext, createServer as createTlsServer, type SecureVersion, type Server } from 'node:tls';
+import { after, before, describe, it } from 'node:test';
+import { createStaplingContext, type StaplingContext } from '../src/index.js';
+import { makePki, type Issued, type Pki } from './fixtures/pki.js';
+
+let pki: Pki;
+let good: Buffer;
+
+before(() => {
+  pki = makePki();
+  good = pki.respond();
+});
+after(() => pki.remove());
+
+type Kind = 'tls' | 'https' | 'http2';
+
+function tlsOptions(leaf: Issued) {
+  return { cert: readFileSync(leaf.chain), key: readFileSync(leaf.key) };
+}
+
+function makeServer(kind: Kind, leaf: Issued): Server {
+  const options = tlsOptions(leaf);
+  if (kind === 'https') return createHttpsServer(options, (_req, res) => res.end('hello over https\n'));
+  if (kind === 'http2') {
+    return createSecureServer({ ...options, allowHTTP1: true }, (_req, res) => res.end('hello over http2\n')) as unknown as Server;
+  }
+  return createTlsServer(options, (socket) => socket.end('hello over tls\n'));
+}
+
+async function listen(server: Server): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return (server.address() as AddressInfo).port;
+}
+
+async function close(server: Server): Promise<void> {
+  (server as Server & { closeAllConnections?: () => void }).closeAllConnections?.();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+/** Node client: returns the stapled bytes (null when none). */
+function nodeStaple(port: number, version: SecureVersion, servername = 'localhost'): Promise<Buffer | null> {
+  return new Promise((resolve, reject) => {
+    let staple: Buffer | null = null;
+    const socket = connect({ host: '127.0.0.1', port, servername, ca: readFileSync(pki.root.cert), requestOCSP: true, minVersion: version, maxVersion: version, ALPNProtocols: ['http/1.1'] });
+    socket.on('OCSPResponse', (response: Buffer) => {
+      staple = response;
+    });
+    socket.on('secureConnect', () => {
+      assert.equal(socket.getProtocol(), version === 'TLSv1.3' ? 'TLSv1.3' : 'TLSv1.2');
+      socket.end();
+      resolve(staple);
+    });
+    socket.on('error', reject);
+  });
+}
+
+function run(cmd: string, args: string[]): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { timeout: 20_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+      resolve({ code, out: `${stdout}${stderr}` });
+    });
+  });
+}
+
+const curl = (port: number, version: '1.2' | '1.3') =>
+  run('curl', ['--silent', '--show-error', '--cert-status', '--cacert', pki.root.cert, `--tlsv${version}`, '--tls-max', version, `https://localhost:${port}/`]);
+
+const gnutls = (port: number, version: '1.2' | '1.3') =>
+  run('sh', ['-c', `gnutls-cli --ocsp --x509cafile '${pki.root.cert}' --priority 'NORMAL:-VERS-ALL:+VERS-TLS${version}' -p ${port} localhost < /dev/null`]);
+
+const sClient = (port: number, version: '1.2' | '1.3') =>
+  run('sh', ['-c', `openssl s_client -connect 127.0.0.1:${port} -servername localhost -status -tls${version.replace('.', '_')} < /dev/null`]);
+
+for (const kind of ['tls', 'https', 'http2'] as const) {
+  describe(`a ${kind} server with a context`, () => {
+    let server: Server;
+    let ctx: StaplingContext;
+    let port: number;
+    before(async () => {
+      server = makeServer(kind, pki.leaf);
+      ctx = await createStaplingContext({ certFile: pki.leaf.chain, ocspFile: pki.file(good) });
+      ctx.attach(server);
+      port = await listen(server);
+    });
+    after(async () => {
+      await ctx.close();
+      await close(server);
+    });
+
+    for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
+      it(`staples exactly the file's bytes to a Node client over ${version}`, async () => {
+        const staple = await nodeStaple(port, version);
+        assert.ok(staple, 'a staple arrived');
+        assert.ok(staple.equals(good), 'the staple is byte for byte the file');
+      });
+    }
+    if (kind !== 'tls') {
+      for (const version of ['1.2', '1.3'] as const) {
+        it(`passes curl --cert-status over TLS ${version}`, async () => {
+          const { code, out } = await curl(port, version);
+          assert.equal(code, 0, out);
+          assert.match(out, /hello over/);
+        });
+      }
+    }
+  });
+}
+
+describe('other real clients', () => {
+  let server: Server;
+  let ctx: StaplingContext;
+  let port: number;
+  before(async () => {
+    server = makeServer('tls', pki.leaf);
+    ctx = await createStaplingContext({ certFile: pki.leaf.chain, ocspFile: pki.file(good) });
+    ctx.attach(server);
+    port = await listen(server);
+  });
+  after(async () => {
+    await ctx.close();
+    await close(server);
+  });
+
+  for (const version of ['1.2', '1.3'] as const) {
+    it(`gnutls-cli --ocsp receives and verifies the staple over TLS ${version}`, async () => {
+      const { code, out } = await gnutls(port, version);
+      assert.equal(code, 0, out);
+      assert.match(out, /OCSP status request,/);
+      assert.doesNotMatch(out, /OCSP status request\[ignored\]/);
+    });
+    it(`openssl s_client -status sees a good response over TLS ${version}`, async () => {
+      const { out } = await sClient(port, version);
+      assert.match(out, /OCSP Response Status: successful/);
+      assert.match(out, /Cert Status: good/);
+    });
+  }
+});
+
+describe('what clients see when the file is bad', () => {
+  it('a server whose file was refused at start staples nothing, and curl refuses it (exit 91)', async () => {
+    const server = makeServer('https', pki.leaf);
+    const ctx = await createStaplingContext({ certFile: pki.leaf.chain, ocspFile: pki.file(pki.respond({ status: 'revoked' })) });
+    ctx.attach(server);
+    const port = await listen(server);
+    try {
+      assert.equal(ctx.status().lastRefusal?.code, 'ERR_OCSP_REVOKED');
+      assert.equal(await nodeStaple(port, 'TLSv1.3'), null);
+      const { code } = await curl(port, '1.3');
+      assert.equal(code, 91, 'curl --cert-status fails without a staple');
+    } finally {
+      await ctx.close();
+      await close(server);
+    }
+  });
+
+  it('a running server keeps serving its good staple after a bad file is reloaded', async () => {
+    const server = makeServer('https', pki.leaf);
+    const file = pki.file(good);
+    const ctx = await createStaplingContext({ certFile: pki.leaf.chain, ocspFile: file });
+    ctx.attach(server);
+    const port = await listen(server);
+    try {
+      for (const bad of [pki.respond({ status: 'revoked' }), pki.respond({ signer: pki.otherCa }), Buffer.from('garbage')]) {
+        writeFileSync(file, bad);
+        await assert.rejects(ctx.reload());
+        const { code, out } = await curl(port, '1.2');
+        assert.equal(code, 0, out);
+        assert.ok((await nodeStaple(port, 'TLSv1.3'))!.equals(good));
+      }
+    } finally {
+      await ctx.close();
+      await close(server);
+    }
+  });
+});
+
+describe('several certificates on one server', () => {
+  it('hands each SNI name the staple of its own certificate (match by certificate DER)', async () => {
+    const leaf2Response = pki.respond({ certs: [pki.leaf2] });
+    const ecResponse = pki.respond({ issuer: pki.ecCa, certs: [pki.ecLeaf] });
+    const contexts = new Map([
+      ['second.localhost', createSecureContext(tlsOptions(pki.leaf2))],
+      ['ec.localhost', createSecureContext(tlsOptions(pki.ecLeaf))],
+    ]);
+    const server = createTlsServer({ ...tlsOptions(pki.leaf), SNICallback: (name, cb) => cb(null, contexts.get(name)) }, (s) => s.end());
+    const ctxs = await Promise.all([
+      createStaplingContext({ certFile: pki.leaf.chain, ocspFile: pki.file(good) }),
+      createStaplingContext({ certFile: pki.leaf2.chain, ocspFile: pki.file(leaf2Response) }),
+      createStaplingContext({ certFile: pki.ecLeaf.chain, ocspFile: pki.file(ecResponse) }),
+    ]);
+    for (const c of ctxs) c.attach(server);
+    assert.equal(server.listenerCount('OCSPRequest'), 1);
+    const port = await listen(server);
+    try {
+      // second.localhost and ec.localhost are not in the certificates' SANs: skip name checks.
+      const staple = (name: string) =>
+        new Promise<Buffer | null>((resolve, reject) => {
+          let got: Buffer | null = null;
+          const s = connect({ host: '127.0.0.1', port, servername: name, rejectUnauthorized: false, requestOCSP: true });
+          s.on('OCSPResponse', (r: Buffer) => (got = r));
+          s.on('secureConnect', () => {
+            s.end();
+            resolve(got);
+          });
+          s.on('error', reject);
+        });
+      assert.ok((await staple('localhost'))!.equals(good));
+      assert.ok((await staple('second.localhost'))!.equals(leaf2Response));
+      assert.ok((await staple('ec.localhost'))!.equals(ecResponse));
+    } finally {
+      await Promise.all(ctxs.map((c) => c.close()));
+      await close(server);
+    }
+  });
+
+  it('staples a Must-Staple certificate so that curl accepts it', async () => {
+    const server = makeServer('https', pki.mustStaple);
+    const ctx = await createStaplingContext({ certFile: pki.mustStaple.chain, ocspFile: pki.file(pki.respond({ certs: [pki.mustStaple] })) });
+    ctx.attach(server);
+    const port = await listen(server);
+    try {
+      assert.equal(ctx.status().mustStaple, true);
+      const { code, out } = await curl(port, '1.3');
+      assert.equal(code, 0, out);
+    } finally {
+      await ctx.close();
+      await close(server);
+    }
+  });
+});
