@@ -6,6 +6,7 @@ import { readOcspFile } from './ocsp/file.js';
 import type { CertStatus } from './ocsp/parse.js';
 import { verifyOcspResponse, type SignedBy, type VerifiedResponse, type VerifyLimits } from './ocsp/verify.js';
 import { loadCertificateChain, type CertificateChain } from './pki.js';
+import { watchFile, type FileWatch, type WatchOptions } from './watch.js';
 
 /** Options of {@link createStaplingContext}. Only `certFile` and `ocspFile` are required. */
 export interface StaplingContextOptions {
@@ -79,6 +80,36 @@ export interface StapleStatus {
   readonly lastRefusal: Refusal | null;
 }
 
+/** Counters of one context since it was made; see also {@link renderPrometheus}. */
+export interface StaplingCounters {
+  /** Handshakes that asked for status and got a staple. */
+  readonly handshakesStapled: number;
+  /** Handshakes that asked for status and got none (no valid staple held). */
+  readonly handshakesWithoutStaple: number;
+  /** Reloads that swapped in a new staple. */
+  readonly reloads: number;
+  /** Reloads refused, in all. */
+  readonly refusals: number;
+  /** Reloads refused, by error code. */
+  readonly refusalsByCode: Readonly<Partial<Record<StaplingErrorCode, number>>>;
+}
+
+/** Options of {@link StaplingContext.reload}. */
+export interface ReloadOptions {
+  /**
+   * Re-read `certFile` (and `issuerFile`) too, for a renewed certificate. The staple held is
+   * dropped if the certificate changed (it was checked against the old CertID), then the OCSP
+   * file is checked against the new certificate. Default false.
+   */
+  certificate?: boolean;
+}
+
+/** Options of {@link StaplingContext.watch}. */
+export interface ContextWatchOptions extends WatchOptions {
+  /** Also watch `certFile` and follow certificate renewals (`reload({ certificate: true })`). Default false. */
+  certificate?: boolean;
+}
+
 /** Events of a {@link StaplingContext}, with their arguments. */
 export interface StaplingContextEvents {
   /** A new response passed every check and is now stapled. */
@@ -89,6 +120,8 @@ export interface StaplingContextEvents {
   expiring: [status: StapleStatus];
   /** The staple reached nextUpdate (or its responder certificate expired) and is no longer sent. */
   expired: [status: StapleStatus];
+  /** The certificate was renewed (a reload with `certificate: true` found a new one). */
+  certificate: [status: StapleStatus];
 }
 
 interface Loaded {
@@ -120,6 +153,12 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
   #closed = false;
   #running: Promise<StapleStatus> | null = null;
   #queued: Promise<StapleStatus> | null = null;
+  #certificatePending = false;
+  readonly #watches: FileWatch[] = [];
+  #stapled = 0;
+  #notStapled = 0;
+  #reloads = 0;
+  readonly #refusalsByCode: Partial<Record<StaplingErrorCode, number>> = {};
 
   /** @internal Use {@link createStaplingContext}. */
   constructor(options: StaplingContextOptions, chain: CertificateChain) {
@@ -153,6 +192,21 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
     return now >= loaded.validFrom && now < loaded.validUntil ? loaded.bytes : null;
   }
 
+  /** @internal The dispatcher's entry point: {@link stapleNow}, counted. */
+  stapleForHandshake(): Buffer | null {
+    const staple = this.stapleNow();
+    if (staple === null) this.#notStapled++;
+    else this.#stapled++;
+    return staple;
+  }
+
+  /** Handshake and reload counters since the context was made. */
+  counters(): StaplingCounters {
+    const refusalsByCode = { ...this.#refusalsByCode };
+    const refusals = Object.values(refusalsByCode).reduce((a, b) => a + b, 0);
+    return { handshakesStapled: this.#stapled, handshakesWithoutStaple: this.#notStapled, reloads: this.#reloads, refusals, refusalsByCode };
+  }
+
   /**
    * Adds this context to `server`'s OCSPRequest listener (one listener per server, shared by
    * every context and registry attached to it). Works for `tls`, `https` and `http2` servers.
@@ -183,7 +237,8 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
    * stays in use for as long as it is itself valid. Calls made while a reload runs share one
    * follow-up reload, which reads the file after the running one ends: the newest file wins.
    */
-  reload(): Promise<StapleStatus> {
+  reload(options: ReloadOptions = {}): Promise<StapleStatus> {
+    if (options.certificate) this.#certificatePending = true;
     if (!this.#running) return this.#start();
     this.#queued ??= this.#running
       .then(noop, noop)
@@ -228,9 +283,31 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
     return verifyOcspResponse(bytes, this.#chain.leaf, this.#chain.issuer, this.#limits());
   }
 
+  /**
+   * Reloads by itself when `ocspFile` changes: rewritten, renamed over, deleted and recreated,
+   * or swapped through a Kubernetes `..data` symlink. Debounced. A refused file changes nothing
+   * (the `'refused'` event tells); the watch goes on. With `certificate: true`, a change of
+   * `certFile` reloads the certificate too. Stopped by {@link close}.
+   *
+   * @example
+   * ```ts
+   * ctx.watch({ certificate: true }).on('refused', (err) => log.warn(err.message));
+   * ```
+   */
+  watch(options: ContextWatchOptions = {}): this {
+    if (this.#closed) throw new Error('this StaplingContext is closed');
+    const quiet = () => undefined; // refusals are reported through the 'refused' event
+    this.#watches.push(watchFile(this.#options.ocspFile, () => this.reload().catch(quiet), options));
+    if (options.certificate) {
+      this.#watches.push(watchFile(this.#options.certFile, () => this.reload({ certificate: true }).catch(quiet), options));
+    }
+    return this;
+  }
+
   /** Detaches from every server and clears timers, so the process can exit. Idempotent. */
   async close(): Promise<void> {
     this.#closed = true;
+    for (const watch of this.#watches.splice(0)) watch.close();
     for (const server of [...this.#servers]) this.detach(server);
     this.#clearTimer();
     // Let a running reload settle so no work outlives close().
@@ -256,6 +333,14 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
   }
 
   async #load(): Promise<StapleStatus> {
+    if (this.#certificatePending) {
+      this.#certificatePending = false;
+      try {
+        this.#swapCertificate(await loadCertificateChain(this.#options.certFile, this.#options.issuerFile));
+      } catch (err) {
+        throw this.#refuse(err as StaplingError);
+      }
+    }
     const file = this.#options.ocspFile;
     let bytes: Buffer;
     let verified: VerifiedResponse;
@@ -263,10 +348,7 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
       bytes = await readOcspFile(file, this.#options.maxResponseBytes);
       verified = this.verify(bytes);
     } catch (err) {
-      const error = err instanceof StaplingError ? err.withFile(file) : new StaplingError('ERR_OCSP_MALFORMED', 'unexpected failure while checking the response', { found: String(err), file, cause: err });
-      this.#lastRefusal = { code: error.code, message: error.message, at: new Date(this.#options.now()) };
-      this.emit('refused', error);
-      throw error;
+      throw this.#refuse(err instanceof StaplingError ? err.withFile(file) : new StaplingError('ERR_OCSP_MALFORMED', 'unexpected failure while checking the response', { found: String(err), file, cause: err }));
     }
     this.#loaded = {
       bytes,
@@ -277,10 +359,33 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
     };
     this.#lastRefusal = null;
     this.#expiringSent = false;
+    this.#reloads++;
     this.#schedule();
     const status = this.status();
     this.emit('reload', status);
     return status;
+  }
+
+  #refuse(error: StaplingError): StaplingError {
+    this.#lastRefusal = { code: error.code, message: error.message, at: new Date(this.#options.now()) };
+    this.#refusalsByCode[error.code] = (this.#refusalsByCode[error.code] ?? 0) + 1;
+    this.emit('refused', error);
+    return error;
+  }
+
+  // A renewed certificate gets a new dispatcher key, and the staple held is dropped: it was
+  // checked against the old CertID and must never be handed out with the new certificate
+  // (HAProxy kept the old CertID after renewal: haproxy#2319).
+  #swapCertificate(chain: CertificateChain): void {
+    const old = this.#chain;
+    if (chain.leaf.der.equals(old.leaf.der) && chain.issuer.der.equals(old.issuer.der)) return;
+    const servers = [...this.#servers];
+    for (const server of servers) detachSource(server, this);
+    this.#chain = chain;
+    this.#loaded = null;
+    this.#clearTimer();
+    for (const server of servers) attachSource(server, this);
+    this.emit('certificate', this.status());
   }
 
   // One timer at a time, for the next of: 'expiring', 'expired'.

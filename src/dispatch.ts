@@ -4,8 +4,17 @@ import type { Server as TlsServer } from 'node:tls';
 export interface StapleSource {
   /** DER of the certificate this source staples for. */
   readonly certificate: Buffer;
-  /** The staple to send now, or null. Must be cheap and must not throw. */
-  stapleNow(): Buffer | null;
+  /**
+   * Called once per handshake that asked for status: the staple to send now, or null.
+   * Must be cheap (it runs inside the handshake) and must not throw.
+   */
+  stapleForHandshake(): Buffer | null;
+}
+
+/** Handshakes one server's listener saw for certificates no source knows. */
+export interface DispatcherCounters {
+  /** Status requests for a certificate that no attached context or registry holds. */
+  unknownCertificate: number;
 }
 
 /** The OCSPRequest listener signature, as Node calls it. */
@@ -35,6 +44,8 @@ interface WithDispatcher {
 export class Dispatcher {
   readonly #byTail = new Map<number, StapleSource[]>();
   #count = 0;
+  /** Counted here because no source can count a certificate it does not hold. */
+  readonly counters: DispatcherCounters = { unknownCertificate: 0 };
 
   /** Sources registered. */
   get size(): number {
@@ -63,13 +74,16 @@ export class Dispatcher {
 
   /** The staple for `certificate`, or null. Never throws. */
   lookup(certificate: Buffer): Buffer | null {
-    if (certificate.length < 6) return null;
-    const list = this.#byTail.get(certificate.readUIntBE(certificate.length - 6, 6));
-    if (list === undefined) return null;
-    for (let i = 0; i < list.length; i++) {
-      const source = list[i]!;
-      if (source.certificate.equals(certificate)) return source.stapleNow();
+    if (certificate.length >= 6) {
+      const list = this.#byTail.get(certificate.readUIntBE(certificate.length - 6, 6));
+      if (list !== undefined) {
+        for (let i = 0; i < list.length; i++) {
+          const source = list[i]!;
+          if (source.certificate.equals(certificate)) return source.stapleForHandshake();
+        }
+      }
     }
+    this.counters.unknownCertificate++;
     return null;
   }
 
@@ -99,6 +113,11 @@ export function attachSource(server: TlsServer, source: StapleSource): void {
     server.on('OCSPRequest', dispatcher.listener);
   }
   dispatcher.add(source);
+}
+
+/** The dispatcher attached to `server`, if any context or registry is attached. */
+export function dispatcherOf(server: TlsServer): Dispatcher | undefined {
+  return (server as TlsServer & WithDispatcher)[DISPATCHER];
 }
 
 /** Removes `source`; the listener goes when its last source does, so handshakes pay nothing. */

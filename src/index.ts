@@ -4,7 +4,23 @@
  * @packageDocumentation
  */
 export { createStaplingContext, StaplingContext } from './context.js';
-export type { Refusal, StapleStatus, StaplingContextEvents, StaplingContextOptions } from './context.js';
+export type {
+  ContextWatchOptions,
+  Refusal,
+  ReloadOptions,
+  StapleStatus,
+  StaplingContextEvents,
+  StaplingContextOptions,
+  StaplingCounters,
+} from './context.js';
+export { createStaplingRegistry, scanDirectory, StaplingRegistry } from './registry.js';
+export type { RegistryEntry, ReloadResult, StaplingRegistryEvents, StaplingRegistryOptions } from './registry.js';
+export { renderPrometheus } from './metrics.js';
+export type { MetricsSources } from './metrics.js';
+export { reloadClusterWorkers, serveClusterReloads } from './cluster.js';
+export type { WorkerFileResult, WorkerReloadResult } from './cluster.js';
+export { watchFile } from './watch.js';
+export type { FileWatch, WatchOptions } from './watch.js';
 export { StaplingError } from './errors.js';
 export type { StaplingErrorCode, StaplingErrorDetails } from './errors.js';
 export { parseOcspResponse } from './ocsp/parse.js';
@@ -13,4 +29,4 @@ export { verifyOcspResponse } from './ocsp/verify.js';
 export type { SignedBy, VerifiedResponse, VerifyLimits } from './ocsp/verify.js';
 export { readCertificate, loadCertificateChain } from './pki.js';
 export type { CertificateChain, CertificateInfo } from './pki.js';
-export type { OcspRequestListener, StapleSource } from './dispatch.js';
+export type { DispatcherCounters, OcspRequestListener, StapleSource } from './dispatch.js';

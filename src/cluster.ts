@@ -1,0 +1,120 @@
+import cluster from 'node:cluster';
+import { randomUUID } from 'node:crypto';
+import type { ReloadOptions } from './context.js';
+import { StaplingContext } from './context.js';
+import type { StaplingRegistry } from './registry.js';
+
+const REQUEST = 'ocsp-stapler:reload';
+const REPLY = 'ocsp-stapler:reloaded';
+
+/** One file's outcome in one worker, as plain data (it crosses the IPC channel). */
+export interface WorkerFileResult {
+  readonly ocspFile: string;
+  readonly ok: boolean;
+  /** Error code when refused. */
+  readonly code: string | undefined;
+  readonly message: string | undefined;
+  /** When the staple now held stops being valid (ISO time), if stapling. */
+  readonly validUntil: string | undefined;
+}
+
+/** One worker's answer to {@link reloadClusterWorkers}. */
+export interface WorkerReloadResult {
+  /** `cluster.Worker#id`. */
+  readonly workerId: number;
+  /** False when the worker did not answer in time or had no handler. */
+  readonly answered: boolean;
+  readonly files: readonly WorkerFileResult[];
+}
+
+interface ReloadRequest {
+  type: typeof REQUEST;
+  id: string;
+  certificate: boolean;
+}
+
+interface ReloadReply {
+  type: typeof REPLY;
+  id: string;
+  files: WorkerFileResult[];
+}
+
+/**
+ * In a cluster worker: answers reload requests from {@link reloadClusterWorkers} by reloading
+ * these contexts and registries. Returns a function that stops answering.
+ *
+ * @example
+ * ```ts
+ * if (cluster.isWorker) serveClusterReloads([registry]);
+ * ```
+ */
+export function serveClusterReloads(targets: Iterable<StaplingContext | StaplingRegistry>): () => void {
+  const list = [...targets];
+  const onMessage = async (message: unknown) => {
+    if (!isRequest(message)) return;
+    const options: ReloadOptions = { certificate: message.certificate };
+    const files: WorkerFileResult[] = [];
+    for (const target of list) {
+      const contexts = target instanceof StaplingContext ? [target] : target.contexts();
+      for (const context of contexts) {
+        try {
+          const status = await context.reload(options);
+          files.push({ ocspFile: status.ocspFile, ok: true, code: undefined, message: undefined, validUntil: status.validUntil?.toISOString() });
+        } catch (err) {
+          const e = err as { code?: string; message?: string };
+          const status = context.status();
+          files.push({ ocspFile: status.ocspFile, ok: false, code: e.code, message: e.message, validUntil: status.stapling ? status.validUntil?.toISOString() : undefined });
+        }
+      }
+    }
+    const reply: ReloadReply = { type: REPLY, id: message.id, files };
+    process.send?.(reply);
+  };
+  process.on('message', onMessage);
+  return () => process.off('message', onMessage);
+}
+
+/**
+ * In the cluster primary: makes every worker reload (through {@link serveClusterReloads}) and
+ * resolves with each worker's result. Never rejects; a worker that does not answer within
+ * `timeoutMs` (default 10000) is reported with `answered: false`.
+ *
+ * @example
+ * ```ts
+ * process.on('SIGHUP', async () => {
+ *   for (const w of await reloadClusterWorkers()) console.log(w.workerId, w.files);
+ * });
+ * ```
+ */
+export async function reloadClusterWorkers(options: ReloadOptions & { timeoutMs?: number } = {}): Promise<WorkerReloadResult[]> {
+  const id = randomUUID();
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const workers = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined && w.isConnected());
+  return Promise.all(
+    workers.map(
+      (worker) =>
+        new Promise<WorkerReloadResult>((resolve) => {
+          const done = (result: WorkerReloadResult) => {
+            clearTimeout(timer);
+            worker!.off('message', onMessage);
+            resolve(result);
+          };
+          const onMessage = (message: unknown) => {
+            if (isReply(message) && message.id === id) done({ workerId: worker!.id, answered: true, files: message.files });
+          };
+          const timer = setTimeout(() => done({ workerId: worker!.id, answered: false, files: [] }), timeoutMs);
+          worker!.on('message', onMessage);
+          const request: ReloadRequest = { type: REQUEST, id, certificate: options.certificate ?? false };
+          worker!.send(request);
+        }),
+    ),
+  );
+}
+
+function isRequest(message: unknown): message is ReloadRequest {
+  return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === REQUEST;
+}
+
+function isReply(message: unknown): message is ReloadReply {
+  return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === REPLY;
+}

@@ -1,0 +1,225 @@
+import { EventEmitter } from 'node:events';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Server as TlsServer } from 'node:tls';
+import { StaplingContext, type ReloadOptions, type StapleStatus, type StaplingContextOptions } from './context.js';
+import { StaplingError } from './errors.js';
+import { loadCertificateChain } from './pki.js';
+
+/** One certificate of a registry. */
+export interface RegistryEntry {
+  /** PEM leaf, optionally followed by its chain (a key in the same file is ignored). */
+  certFile: string;
+  /** Its DER OCSP response file. */
+  ocspFile: string;
+  /** PEM issuer, when `certFile` has no chain. */
+  issuerFile?: string;
+}
+
+/** Options of {@link createStaplingRegistry}. The checks' options apply to every entry. */
+export interface StaplingRegistryOptions extends Omit<StaplingContextOptions, 'certFile' | 'ocspFile' | 'issuerFile'> {
+  /**
+   * A directory in HAProxy's convention: every `NAME.pem` (certificate, chain, possibly the
+   * key) is stapled from `NAME.pem.ocsp` beside it; `NAME.pem.issuer` is used as issuerFile
+   * when present.
+   */
+  dir?: string;
+  /** Entries given one by one, in addition to `dir`. */
+  entries?: readonly RegistryEntry[];
+  /**
+   * `eager` (default): every OCSP file is read and checked before the registry resolves.
+   * `lazy`: the registry resolves once the certificates are indexed; OCSP files load in the
+   * background (`ready` resolves when they all have). Handshakes before a certificate's file
+   * has loaded get no staple; nothing is ever read inside a handshake.
+   */
+  load?: 'eager' | 'lazy';
+  /** How many files are read and checked at once while loading. Default 16. */
+  concurrency?: number;
+}
+
+/** The outcome of reloading one entry. */
+export interface ReloadResult {
+  readonly ocspFile: string;
+  readonly ok: boolean;
+  /** Set when `ok` is false. */
+  readonly error: StaplingError | undefined;
+  readonly status: StapleStatus;
+}
+
+/** Events of a {@link StaplingRegistry}: those of its contexts, with the context. */
+export interface StaplingRegistryEvents {
+  reload: [status: StapleStatus, context: StaplingContext];
+  refused: [error: StaplingError, context: StaplingContext];
+  expiring: [status: StapleStatus, context: StaplingContext];
+  expired: [status: StapleStatus, context: StaplingContext];
+}
+
+/**
+ * Many certificates stapled through one OCSPRequest listener per server. Each handshake is
+ * matched to its certificate by the DER that Node passes (one Map lookup and one memcmp,
+ * whatever the number of certificates).
+ */
+export class StaplingRegistry extends EventEmitter<StaplingRegistryEvents> {
+  readonly #contexts: StaplingContext[] = [];
+  readonly #servers = new Set<TlsServer>();
+  readonly #options: StaplingRegistryOptions;
+  /** Resolves when every OCSP file has been loaded once (at once for `load: 'eager'`). */
+  ready: Promise<void> = Promise.resolve();
+
+  /** @internal Use {@link createStaplingRegistry}. */
+  constructor(options: StaplingRegistryOptions) {
+    super();
+    this.#options = options;
+  }
+
+  /** Number of certificates held. */
+  get size(): number {
+    return this.#contexts.length;
+  }
+
+  /** The contexts held, one per certificate. */
+  contexts(): readonly StaplingContext[] {
+    return this.#contexts;
+  }
+
+  /**
+   * Adds one certificate (rejects like {@link createStaplingContext} when the certificate side
+   * is unusable) and attaches it to the registry's servers. Its OCSP file is loaded before the
+   * promise resolves; a refused file leaves it without a staple, as for a context.
+   */
+  async add(entry: RegistryEntry): Promise<StaplingContext> {
+    const context = await this.#open(entry);
+    await context.reload().catch(() => undefined);
+    return context;
+  }
+
+  async #open(entry: RegistryEntry): Promise<StaplingContext> {
+    const { dir: _dir, entries: _entries, load: _load, concurrency: _concurrency, ...checks } = this.#options;
+    const chain = await loadCertificateChain(entry.certFile, entry.issuerFile);
+    const context = new StaplingContext({ ...checks, ...entry }, chain);
+    context.on('reload', (s) => this.emit('reload', s, context));
+    context.on('refused', (e) => this.emit('refused', e, context));
+    context.on('expiring', (s) => this.emit('expiring', s, context));
+    context.on('expired', (s) => this.emit('expired', s, context));
+    this.#contexts.push(context);
+    for (const server of this.#servers) context.attach(server);
+    return context;
+  }
+
+  /** Removes one context from the registry and its servers, and closes it. */
+  async remove(context: StaplingContext): Promise<void> {
+    const at = this.#contexts.indexOf(context);
+    if (at < 0) return;
+    this.#contexts.splice(at, 1);
+    await context.close();
+  }
+
+  /** The context whose certificate has this DER, if any. */
+  get(certificate: Buffer): StaplingContext | undefined {
+    return this.#contexts.find((c) => c.certificate.equals(certificate));
+  }
+
+  /** Attaches every context, present and future, to `server`. */
+  attach(server: TlsServer): this {
+    this.#servers.add(server);
+    for (const context of this.#contexts) context.attach(server);
+    return this;
+  }
+
+  /** Detaches every context from `server`. */
+  detach(server: TlsServer): this {
+    this.#servers.delete(server);
+    for (const context of this.#contexts) context.detach(server);
+    return this;
+  }
+
+  /** Reloads every context, a few at a time; never rejects: each result says how it went. */
+  async reloadAll(options: ReloadOptions = {}): Promise<ReloadResult[]> {
+    return mapLimit(this.#contexts, this.#options.concurrency ?? 16, async (context) => {
+      try {
+        const status = await context.reload(options);
+        return { ocspFile: status.ocspFile, ok: true, error: undefined, status };
+      } catch (err) {
+        const status = context.status();
+        return { ocspFile: status.ocspFile, ok: false, error: err as StaplingError, status };
+      }
+    });
+  }
+
+  /** The status of every context. */
+  status(): StapleStatus[] {
+    return this.#contexts.map((c) => c.status());
+  }
+
+  /** Makes every context watch its files; see {@link StaplingContext.watch}. */
+  watch(options?: Parameters<StaplingContext['watch']>[0]): this {
+    for (const context of this.#contexts) context.watch(options);
+    return this;
+  }
+
+  /** Closes every context. */
+  async close(): Promise<void> {
+    for (const server of [...this.#servers]) this.detach(server);
+    await Promise.all(this.#contexts.map((c) => c.close()));
+  }
+
+  /** @internal */
+  async load(entries: readonly RegistryEntry[], mode: 'eager' | 'lazy'): Promise<void> {
+    const concurrency = this.#options.concurrency ?? 16;
+    const contexts = await mapLimit(entries, concurrency, (entry) => this.#open(entry));
+    const loading = mapLimit(contexts, concurrency, (c) => c.reload().catch(() => undefined)).then(() => undefined);
+    if (mode === 'eager') await loading;
+    this.ready = loading;
+  }
+}
+
+/**
+ * Makes a registry for many certificates: from a directory in HAProxy's convention
+ * (`NAME.pem` beside `NAME.pem.ocsp`), from a list of entries, or both.
+ * Rejects when a certificate is unusable (like {@link createStaplingContext}).
+ *
+ * @example
+ * ```ts
+ * const registry = await createStaplingRegistry({ dir: '/etc/ssl/sites' });
+ * registry.attach(server).watch();
+ * process.on('SIGHUP', () => registry.reloadAll());
+ * ```
+ */
+export async function createStaplingRegistry(options: StaplingRegistryOptions = {}): Promise<StaplingRegistry> {
+  const registry = new StaplingRegistry(options);
+  const entries = [...(options.dir ? await scanDirectory(options.dir) : []), ...(options.entries ?? [])];
+  await registry.load(entries, options.load ?? 'eager');
+  return registry;
+}
+
+/** The entries of a directory in HAProxy's convention. */
+export async function scanDirectory(dir: string): Promise<RegistryEntry[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    throw new StaplingError('ERR_CERT_READ', 'cannot read the certificate directory', { found: (err as NodeJS.ErrnoException).code ?? String(err), file: dir, cause: err });
+  }
+  const present = new Set(names);
+  const entries: RegistryEntry[] = [];
+  for (const name of names.filter((n) => n.endsWith('.pem')).sort()) {
+    const certFile = join(dir, name);
+    const entry: RegistryEntry = { certFile, ocspFile: `${certFile}.ocsp` };
+    if (present.has(`${name}.issuer`)) entry.issuerFile = `${certFile}.issuer`;
+    entries.push(entry);
+  }
+  return entries;
+}
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}

@@ -1,0 +1,85 @@
+import { watch as watchDirectory, unwatchFile, watchFile as pollFile, type FSWatcher, type Stats } from 'node:fs';
+import { basename, dirname } from 'node:path';
+
+/** Options of a file watch. */
+export interface WatchOptions {
+  /** Quiet time after the last change before `onChange` runs, in ms. Default 200. */
+  debounceMs?: number;
+  /**
+   * Interval of the stat poll that backs up directory events, in ms. Default 2000. The poll
+   * follows symlinks, so it sees Kubernetes `..data` swaps, and it keeps working when the
+   * directory watch breaks (directory deleted or replaced).
+   */
+  pollMs?: number;
+}
+
+/** A running watch. */
+export interface FileWatch {
+  /** Stops watching. Idempotent. */
+  close(): void;
+}
+
+/**
+ * Calls `onChange` (debounced) when `file` may have changed: rewritten in place, renamed over
+ * (editors, `writeFileAtomic`, `mv`), deleted and recreated, or swapped through a symlink as
+ * Kubernetes does with mounted secrets and ConfigMaps (`file -> ..data/file`, `..data` renamed).
+ *
+ * Two sources feed it: directory events from `fs.watch` (fast, but they stop if the directory
+ * goes away) and an `fs.watchFile` stat poll (slower, follows symlinks, survives everything).
+ * A broken directory watch is re-established on the next poll tick.
+ */
+export function watchFile(file: string, onChange: () => void, options: WatchOptions = {}): FileWatch {
+  const debounceMs = options.debounceMs ?? 200;
+  const pollMs = options.pollMs ?? 2000;
+  const name = basename(file);
+  let timer: NodeJS.Timeout | null = null;
+  let dirWatcher: FSWatcher | null = null;
+  let closed = false;
+
+  const fire = () => {
+    if (closed) return;
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(() => {
+      timer = null;
+      if (!closed) onChange();
+    }, debounceMs);
+    timer.unref();
+  };
+
+  const openDirectoryWatch = () => {
+    if (dirWatcher || closed) return;
+    try {
+      dirWatcher = watchDirectory(dirname(file), { persistent: false }, (_event, changed) => {
+        // Our file, or a Kubernetes-style hidden entry (`..data`, `..2026_11_24...`).
+        if (changed === null || changed === name || String(changed).startsWith('..')) fire();
+      });
+      dirWatcher.on('error', () => {
+        dirWatcher?.close();
+        dirWatcher = null;
+        fire();
+      });
+    } catch {
+      dirWatcher = null; // The directory is missing for now; the poll retries.
+    }
+  };
+
+  const onPoll = (current: Stats, previous: Stats) => {
+    openDirectoryWatch();
+    if (current.mtimeMs !== previous.mtimeMs || current.ino !== previous.ino || current.size !== previous.size || current.nlink !== previous.nlink) {
+      fire();
+    }
+  };
+
+  openDirectoryWatch();
+  pollFile(file, { interval: pollMs, persistent: false }, onPoll);
+
+  return {
+    close() {
+      if (closed) return;
+      closed = true;
+      if (timer) clearTimeout(timer);
+      dirWatcher?.close();
+      unwatchFile(file, onPoll);
+    },
+  };
+}
