@@ -1,0 +1,286 @@
+/**
+ * Reload from anywhere: file watches (rename-over, in-place rewrite, delete and recreate,
+ * Kubernetes ..data symlink swap), certificate rotation, and swaps under full handshake load.
+ */
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { connect, createServer, type Server } from 'node:tls';
+import { after, before, describe, it } from 'node:test';
+import { createStaplingContext, type StaplingContext } from '../src/index.js';
+import { writeFileAtomic } from '../src/ocsp/file.js';
+import { makePki, type Pki } from './fixtures/pki.js';
+
+let pki: Pki;
+let good: Buffer;
+let good2: Buffer;
+let dirCount = 0;
+
+before(() => {
+  pki = makePki();
+  good = pki.respond();
+  good2 = pki.respond({ signer: pki.responder });
+});
+after(() => pki.remove());
+
+function freshDir(): string {
+  const dir = join(pki.dir, `watch-${++dirCount}`);
+  mkdirSync(dir);
+  return dir;
+}
+
+/** Resolves with the next 'reload' status, or rejects after `ms`. */
+function nextEvent(ctx: StaplingContext, event: 'reload' | 'refused', ms = 8000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no '${event}' event within ${ms} ms`)), ms);
+    ctx.once(event, () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+const WATCH = { debounceMs: 20, pollMs: 100 };
+
+describe('watch', () => {
+  it('follows a rename over the file (atomic writers, editors)', async () => {
+    const file = join(freshDir(), 'leaf.ocsp');
+    writeFileSync(file, good);
+    const ctx = (await createStaplingContext({ certFile: pki.leaf.chain, ocspFile: file })).watch(WATCH);
+    const reloaded = nextEvent(ctx, 'reload');
+    await writeFileAtomic(file, good2);
+    await reloaded;
+    assert.ok(ctx.stapleNow()!.equals(good2));
+    await ctx.close();
+  });
+
+  it('follows an in-place rewrite', async () => {
+    const file = join(freshDir(), 'leaf.ocsp');
+    writeFileSync(file, good);
+    const ctx = (await createStaplingContext({ certFile: pki.leaf.chain, ocspFile: file })).watch(WATCH);
+    const reloaded = nextEvent(ctx, 'reload');
+    writeFileSync(file, good2);
+    await reloaded;
+    assert.ok(ctx.stapleNow()!.equals(good2));
+    await ctx.close();
+  });
+
+  it('keeps the staple through deletion, then follows the recreated file', async () => {
+    const file = join(freshDir(), 'leaf.ocsp');
+    writeFileSync(file, good);
+    const ctx = (await createStaplingContext({ certFile: pki.leaf.chain, ocspFile: file })).watch(WATCH);
+    const refused = nextEvent(ctx, 'refused');
+    unlinkSync(file);
+    await refused;
+    assert.ok(ctx.stapleNow()!.equals(good), 'still stapling the good response');
+    const reloaded = nextEvent(ctx, 'reload');
+    writeFileSync(file, good2);
+    await reloaded;
+    assert.ok(ctx.stapleNow()!.equals(good2));
+    await ctx.close();
+  });
+
+  it('follows a Kubernetes-style ..data symlink swap', async () => {
+    const dir = freshDir();
+    const version = (n: number, bytes: Buffer) => {
+      const v = join(dir, `..2026_11_24_${n}`);
+      mkdirSync(v);
+      writeFileSync(join(v, 'leaf.ocsp'), bytes);
+      return `..2026_11_24_${n}`;
+    };
+    symlinkSync(version(1, good), join(dir, '..data'));
+    symlinkSync('..data/leaf.ocsp', join(dir, 'leaf.ocsp'));
+    const file = join(dir, 'leaf.ocsp');
+    const ctx = (await createStaplingContext({ certFile: pki.leaf.chain, ocspFile: file })).watch(WATCH);
+    assert.ok(ctx.stapleNow()!.equals(good));
+    const reloaded = nextEvent(ctx, 'reload');
+    // What the kubelet does: new version directory, new ..data_tmp link, rename over ..data.
+    symlinkSync(version(2, good2), join(dir, '..data_tmp'));
+    renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
+    rmSync(join(dir, '..2026_11_24_1'), { recursive: true });
+    await reloaded;
+    assert.ok(ctx.stapleNow()!.equals(good2));
+    await ctx.close();
+  });
+
+  it('survives its directory being deleted and recreated', async () => {
+    const dir = freshDir();
+    const file = join(dir, 'leaf.ocsp');
+    writeFileSync(file, good);
+    const ctx = (await createStaplingContext({ certFile: pki.leaf.chain, ocspFile: file })).watch(WATCH);
+    const refused = nextEvent(ctx, 'refused');
+    rmSync(dir, { recursive: true });
+    await refused;
+    assert.ok(ctx.stapleNow()!.equals(good));
+    mkdirSync(dir);
+    const reloaded = nextEvent(ctx, 'reload');
+    writeFileSync(file, good2);
+    await reloaded;
+    assert.ok(ctx.stapleNow()!.equals(good2));
+    await ctx.close();
+  });
+
+  it('refuses a bad file written over the watched one and keeps the good staple', async () => {
+    const file = join(freshDir(), 'leaf.ocsp');
+    writeFileSync(file, good);
+    const ctx = (await createStaplingContext({ certFile: pki.leaf.chain, ocspFile: file })).watch(WATCH);
+    const refused = nextEvent(ctx, 'refused');
+    await writeFileAtomic(file, pki.respond({ status: 'revoked' }));
+    await refused;
+    assert.equal(ctx.status().lastRefusal?.code, 'ERR_OCSP_REVOKED');
+    assert.ok(ctx.stapleNow()!.equals(good));
+    await ctx.close();
+  });
+});
+
+describe('certificate rotation', () => {
+  it('never hands the old staple out with the new certificate; new cert first, new staple later', async () => {
+    const dir = freshDir();
+    const certFile = join(dir, 'site.pem');
+    const ocspFile = join(dir, 'site.pem.ocsp');
+    copyFileSync(pki.leaf.chain, certFile);
+    writeFileSync(ocspFile, good);
+    const ctx = await createStaplingContext({ certFile, ocspFile });
+    const oldDer = ctx.certificate;
+    // Renewal: the certificate changes first, the staple file still holds the old response.
+    copyFileSync(pki.leaf2.chain, certFile);
+    await assert.rejects(ctx.reload({ certificate: true }), { code: 'ERR_OCSP_CERTID_MISMATCH' });
+    assert.ok(!ctx.certificate.equals(oldDer), 'the context follows the new certificate');
+    assert.equal(ctx.stapleNow(), null, 'the old staple is gone');
+    assert.equal(ctx.status().serial, pki.leaf2.serial);
+    // A minute later the job writes the new certificate's staple.
+    const leaf2Staple = pki.respond({ certs: [pki.leaf2] });
+    writeFileSync(ocspFile, leaf2Staple);
+    await ctx.reload();
+    assert.ok(ctx.stapleNow()!.equals(leaf2Staple));
+    await ctx.close();
+  });
+
+  it('keeps certificate and staple when the new certificate file is unusable', async () => {
+    const dir = freshDir();
+    const certFile = join(dir, 'site.pem');
+    copyFileSync(pki.leaf.chain, certFile);
+    const ctx = await createStaplingContext({ certFile, ocspFile: pki.file(good) });
+    writeFileSync(certFile, 'half-written');
+    await assert.rejects(ctx.reload({ certificate: true }), { code: 'ERR_CERT_PARSE' });
+    assert.ok(ctx.stapleNow()!.equals(good));
+    await ctx.close();
+  });
+
+  it('rotates under load with setSecureContext: every staple matches the certificate served', async (t) => {
+    const dir = freshDir();
+    const certFile = join(dir, 'site.pem');
+    const ocspFile = join(dir, 'site.pem.ocsp');
+    copyFileSync(pki.leaf.chain, certFile);
+    writeFileSync(ocspFile, good);
+    const staples = new Map<string, Buffer>([[pki.leaf.serial, good], [pki.leaf2.serial, pki.respond({ certs: [pki.leaf2] })]]);
+    const server = createServer({ cert: readFileSync(pki.leaf.chain), key: readFileSync(pki.leaf.key) }, (s) => s.end());
+    const ctx = (await createStaplingContext({ certFile, ocspFile })).attach(server);
+    const port = await listen(server);
+    let stop = false;
+    const seen = { stapled: 0, none: 0, wrong: 0, failed: 0 };
+    const client = async () => {
+      while (!stop) {
+        const result = await handshake(port).catch(() => null);
+        if (!result) seen.failed++;
+        else if (!result.staple) seen.none++;
+        else if (result.staple.equals(staples.get(result.serial)!)) seen.stapled++;
+        else seen.wrong++;
+      }
+    };
+    const clients = Array.from({ length: 4 }, client);
+    await delay(150);
+    server.setSecureContext({ cert: readFileSync(pki.leaf2.chain), key: readFileSync(pki.leaf2.key) });
+    copyFileSync(pki.leaf2.chain, certFile);
+    await ctx.reload({ certificate: true }).catch(() => undefined);
+    await delay(150);
+    writeFileSync(ocspFile, staples.get(pki.leaf2.serial)!);
+    await ctx.reload();
+    await delay(150);
+    stop = true;
+    await Promise.all(clients);
+    await ctx.close();
+    await closeServer(server);
+    t.diagnostic(`handshakes ${JSON.stringify(seen)}`);
+    assert.equal(seen.wrong, 0, 'no handshake got a staple for another certificate');
+    assert.equal(seen.failed, 0);
+    assert.ok(seen.stapled > 10, JSON.stringify(seen));
+  });
+});
+
+describe('zero dropped handshakes', () => {
+  it('8 clients doing full handshakes while the file is swapped and reloaded 60 times, a third of them bad', async (t) => {
+    const goodFiles = [good, good2, pki.respond({ keyId: true }), pki.respond({ hash: 'sha256' })];
+    const badFiles = [
+      pki.respond({ status: 'revoked' }),
+      pki.respond({ signer: pki.otherCa }),
+      pki.respond({ certs: [pki.leaf2] }),
+      pki.respond({ at: '-3d' }),
+      Buffer.from('garbage'),
+      good.subarray(0, 100),
+    ];
+    const dir = freshDir();
+    const ocspFile = join(dir, 'leaf.ocsp');
+    writeFileSync(ocspFile, good);
+    const server = createServer({ cert: readFileSync(pki.leaf.chain), key: readFileSync(pki.leaf.key) }, (s) => s.end());
+    const ctx = (await createStaplingContext({ certFile: pki.leaf.chain, ocspFile })).attach(server);
+    const port = await listen(server);
+    let stop = false;
+    const seen = { handshakes: 0, failed: 0, none: 0, foreign: 0 };
+    const client = async () => {
+      while (!stop) {
+        const result = await handshake(port).catch(() => null);
+        seen.handshakes++;
+        if (!result) seen.failed++;
+        else if (!result.staple) seen.none++;
+        else if (!goodFiles.some((g) => g.equals(result.staple!))) seen.foreign++;
+      }
+    };
+    const clients = Array.from({ length: 8 }, client);
+    let refused = 0;
+    for (let i = 0; i < 60; i++) {
+      const bytes = i % 3 === 2 ? badFiles[i % badFiles.length]! : goodFiles[i % goodFiles.length]!;
+      await writeFileAtomic(ocspFile, bytes);
+      await ctx.reload().catch(() => refused++);
+      await delay(5);
+    }
+    stop = true;
+    await Promise.all(clients);
+    await ctx.close();
+    await closeServer(server);
+    t.diagnostic(`handshakes ${JSON.stringify(seen)}, reloads refused ${refused}`);
+    assert.equal(refused, 20);
+    assert.deepEqual({ failed: seen.failed, none: seen.none, foreign: seen.foreign }, { failed: 0, none: 0, foreign: 0 }, JSON.stringify(seen));
+    assert.ok(seen.handshakes >= 60, `only ${seen.handshakes} handshakes`);
+  });
+});
+
+async function listen(server: Server): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return (server.address() as AddressInfo).port;
+}
+
+async function closeServer(server: Server): Promise<void> {
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** One full handshake (no session reuse); the staple and the served certificate's serial. */
+function handshake(port: number): Promise<{ staple: Buffer | null; serial: string }> {
+  return new Promise((resolve, reject) => {
+    let staple: Buffer | null = null;
+    const socket = connect({ host: '127.0.0.1', port, servername: 'localhost', ca: readFileSync(pki.root.cert), requestOCSP: true, checkServerIdentity: () => undefined });
+    socket.on('OCSPResponse', (r: Buffer) => (staple = r));
+    socket.on('secureConnect', () => {
+      const serial = socket.getPeerCertificate().serialNumber.toUpperCase();
+      socket.destroy();
+      resolve({ staple, serial: serial.length % 2 ? `0${serial}` : serial });
+    });
+    socket.on('error', reject);
+  });
+}
+
