@@ -1,0 +1,129 @@
+/** Many certificates on one server; Prometheus counters; a cluster reloading on one command. */
+import assert from 'node:assert/strict';
+import cluster from 'node:cluster';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connect, createSecureContext, createServer, type Server } from 'node:tls';
+import { after, before, describe, it } from 'node:test';
+import { createStaplingRegistry, reloadClusterWorkers, renderPrometheus } from '../src/index.js';
+import { makePki, type Issued, type Pki } from './fixtures/pki.js';
+
+let pki: Pki;
+before(() => {
+  pki = makePki();
+});
+after(() => pki.remove());
+
+function siteDir(sites: Array<[string, Issued, Buffer | null]>): string {
+  const dir = join(pki.dir, `sites-${Math.random().toString(36).slice(2)}`);
+  mkdirSync(dir);
+  for (const [name, leaf, staple] of sites) {
+    copyFileSync(leaf.chain, join(dir, `${name}.pem`));
+    copyFileSync(leaf.key, join(dir, `${name}.key`));
+    if (staple) writeFileSync(join(dir, `${name}.pem.ocsp`), staple);
+  }
+  return dir;
+}
+
+async function listen(server: Server): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return (server.address() as AddressInfo).port;
+}
+
+function stapleFor(port: number, servername: string): Promise<Buffer | null> {
+  return new Promise((resolve, reject) => {
+    let got: Buffer | null = null;
+    const s = connect({ host: '127.0.0.1', port, servername, rejectUnauthorized: false, requestOCSP: true });
+    s.on('OCSPResponse', (r: Buffer) => (got = r));
+    s.on('secureConnect', () => {
+      s.destroy();
+      resolve(got);
+    });
+    s.on('error', reject);
+  });
+}
+
+describe('registry', () => {
+  it("loads a directory in HAProxy's convention and staples each SNI name its own response", async () => {
+    const staples = { a: pki.respond(), b: pki.respond({ certs: [pki.leaf2] }), ec: pki.respond({ issuer: pki.ecCa, certs: [pki.ecLeaf] }) };
+    const dir = siteDir([['a', pki.leaf, staples.a], ['b', pki.leaf2, staples.b], ['ec', pki.ecLeaf, staples.ec], ['none', pki.mustStaple, null]]);
+    const registry = await createStaplingRegistry({ dir });
+    assert.equal(registry.size, 4);
+    const byName = new Map(['a', 'b', 'ec', 'none'].map((n) => [n, createSecureContext({ cert: readFileSync(join(dir, `${n}.pem`)), key: readFileSync(join(dir, `${n}.key`)) })]));
+    const server = createServer({ SNICallback: (name, cb) => cb(null, byName.get(name)) }, (s) => s.end());
+    registry.attach(server);
+    assert.equal(server.listenerCount('OCSPRequest'), 1);
+    const port = await listen(server);
+    try {
+      assert.ok((await stapleFor(port, 'a'))!.equals(staples.a));
+      assert.ok((await stapleFor(port, 'b'))!.equals(staples.b));
+      assert.ok((await stapleFor(port, 'ec'))!.equals(staples.ec));
+      assert.equal(await stapleFor(port, 'none'), null);
+      const statuses = registry.status();
+      assert.deepEqual(statuses.map((s) => s.stapling), [true, true, true, false]);
+      assert.equal(statuses[3]!.lastRefusal?.code, 'ERR_OCSP_FILE_READ');
+
+      const metrics = renderPrometheus({ contexts: [registry], servers: [server] });
+      assert.match(metrics, /# TYPE ocsp_stapler_handshakes_total counter/);
+      assert.match(metrics, new RegExp(`ocsp_stapler_handshakes_total\\{subject="CN=localhost",serial="${pki.leaf.serial}",result="stapled"\\} 1`));
+      assert.match(metrics, /ocsp_stapler_stapling\{subject="CN=localhost",serial="[0-9A-F]+"\} 0/);
+      assert.match(metrics, /ocsp_stapler_refusals_total\{.*code="ERR_OCSP_FILE_READ"\} 1/);
+      assert.match(metrics, /ocsp_stapler_must_staple\{.*\} 1/);
+      assert.match(metrics, /ocsp_stapler_unknown_certificate_total\{server="0"\} 0/);
+    } finally {
+      await registry.close();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  it('reloadAll reports each file; a bad file keeps its good staple; lazy load resolves ready', async () => {
+    const good = pki.respond();
+    const dir = siteDir([['a', pki.leaf, good], ['b', pki.leaf2, pki.respond({ certs: [pki.leaf2] })]]);
+    const registry = await createStaplingRegistry({ dir, load: 'lazy' });
+    await registry.ready;
+    assert.deepEqual(registry.status().map((s) => s.stapling), [true, true]);
+    writeFileSync(join(dir, 'a.pem.ocsp'), pki.respond({ status: 'revoked' }));
+    const results = await registry.reloadAll();
+    assert.deepEqual(results.map((r) => [r.ok, r.error?.code]), [[false, 'ERR_OCSP_REVOKED'], [true, undefined]]);
+    assert.ok(registry.contexts()[0]!.stapleNow()!.equals(good));
+    await registry.close();
+  });
+
+  it('rejects when a certificate in the directory is unusable', async () => {
+    const dir = siteDir([['a', pki.leaf, pki.respond()]]);
+    writeFileSync(join(dir, 'broken.pem'), 'not a certificate');
+    await assert.rejects(createStaplingRegistry({ dir }), { code: 'ERR_CERT_PARSE' });
+  });
+});
+
+describe('cluster', () => {
+  it('one call in the primary reloads both workers and reports each result', async () => {
+    const good = pki.respond();
+    const good2 = pki.respond({ signer: pki.responder });
+    const dir = siteDir([['a', pki.leaf, good]]);
+    const ocspFile = join(dir, 'a.pem.ocsp');
+    cluster.setupPrimary({
+      exec: fileURLToPath(new URL('./fixtures/cluster-worker.mts', import.meta.url)),
+      execArgv: ['--import', 'tsx'],
+      silent: false,
+    });
+    const workers = [0, 1].map(() => cluster.fork({ SITE_DIR: dir }));
+    try {
+      await Promise.all(workers.map((w) => new Promise<void>((resolve) => w.once('message', () => resolve()))));
+      writeFileSync(ocspFile, good2);
+      const ok = await reloadClusterWorkers();
+      assert.equal(ok.length, 2);
+      for (const w of ok) {
+        assert.equal(w.answered, true);
+        assert.deepEqual(w.files.map((f) => [f.ocspFile, f.ok]), [[ocspFile, true]]);
+      }
+      writeFileSync(ocspFile, 'junk');
+      const refused = await reloadClusterWorkers();
+      for (const w of refused) assert.deepEqual(w.files.map((f) => [f.ok, f.code, typeof f.validUntil]), [[false, 'ERR_OCSP_MALFORMED', 'string']]);
+    } finally {
+      for (const w of workers) w.kill();
+    }
+  });
+});
