@@ -5,9 +5,10 @@ import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connect, createSecureContext, createServer, type Server } from 'node:tls';
+import { createSecureContext, createServer, type Server } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { createStaplingRegistry, reloadClusterWorkers, renderPrometheus } from '../src/index.js';
+import { handshake } from './fixtures/client.js';
 import { makePki, type Issued, type Pki } from './fixtures/pki.js';
 
 let pki: Pki;
@@ -32,17 +33,8 @@ async function listen(server: Server): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
-function stapleFor(port: number, servername: string): Promise<Buffer | null> {
-  return new Promise((resolve, reject) => {
-    let got: Buffer | null = null;
-    const s = connect({ host: '127.0.0.1', port, servername, rejectUnauthorized: false, requestOCSP: true });
-    s.on('OCSPResponse', (r: Buffer) => (got = r));
-    s.on('secureConnect', () => {
-      s.destroy();
-      resolve(got);
-    });
-    s.on('error', reject);
-  });
+async function stapleFor(port: number, servername: string): Promise<Buffer | null> {
+  return (await handshake({ port, servername })).staple;
 }
 
 describe('registry', () => {
