@@ -2,6 +2,7 @@ import { createHash, randomBytes, X509Certificate, type KeyObject } from 'node:c
 import { isIP } from 'node:net';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
+import { issued, readCertificate } from '../pki.js';
 import { generateKey, loadPrivateKey, pem, privateKeyPem, publicKeyInfo, signCertificate, unpem, type TestKeyType } from './keys.js';
 import { createOcspResponse, type OcspResponseOptions } from './response.js';
 
@@ -223,20 +224,15 @@ export class TestCa {
    */
   async createOcspResponse(cert: string | { readonly cert: string }, options: OcspResponseOptions = {}): Promise<Buffer> {
     const der = unpem('CERTIFICATE', typeof cert === 'string' ? cert : cert.cert);
-    const certificate = pkijs.Certificate.fromBER(der);
-    const issuer = this.signerFor(certificate.issuer);
+    const info = readCertificate(der);
+    const issuer = this.#signers.find((signer) => issued(readCertificate(signer.der), info));
     if (!issuer) throw new TypeError('this certificate was not issued by this CA');
-    return createOcspResponse(issuer, certificate, options);
+    return createOcspResponse(issuer, pkijs.Certificate.fromBER(der), options);
   }
 
   /** True when this CA issued a certificate with this serial (hex). */
   issued(serial: string): boolean {
     return this.#issued.has(serialKey(serial));
-  }
-
-  /** @internal The CA certificate (issuer, then root) whose subject is `name`. */
-  signerFor(name: pkijs.RelativeDistinguishedNames): Signer | undefined {
-    return this.#signers.find((signer) => signer.certificate.subject.isEqual(name));
   }
 
   /** @internal Both CA certificates with their keys: issuer first. */
