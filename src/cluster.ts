@@ -9,10 +9,13 @@ const REPLY = 'ocsp-stapler:reloaded';
 
 /** One file's outcome in one worker, as plain data (it crosses the IPC channel). */
 export interface WorkerFileResult {
+  /** The OCSP response file reloaded. */
   readonly ocspFile: string;
+  /** True when the file passed every check and is now stapled. */
   readonly ok: boolean;
   /** Error code when refused. */
   readonly code: string | undefined;
+  /** The refusal's message, when refused. */
   readonly message: string | undefined;
   /** When the staple now held stops being valid (ISO time), if stapling. */
   readonly validUntil: string | undefined;
@@ -24,6 +27,7 @@ export interface WorkerReloadResult {
   readonly workerId: number;
   /** False when the worker did not answer in time or had no handler. */
   readonly answered: boolean;
+  /** One result per context in the worker. */
   readonly files: readonly WorkerFileResult[];
 }
 

@@ -53,7 +53,9 @@ export interface Refusal {
 export interface StapleStatus {
   /** True when the next handshake for this certificate would get a staple. */
   readonly stapling: boolean;
+  /** The certificate file this context staples for. */
   readonly certFile: string;
+  /** The OCSP response file it reads. */
   readonly ocspFile: string;
   /** Subject of the server certificate, one line. */
   readonly subject: string;
@@ -63,8 +65,11 @@ export interface StapleStatus {
   readonly mustStaple: boolean;
   /** certStatus of the loaded response (always `good`: nothing else is loaded), or null. */
   readonly certStatus: CertStatus | null;
+  /** thisUpdate of the staple held: when the responder vouched for the status. */
   readonly thisUpdate: Date | null;
+  /** nextUpdate of the staple held, if the response has one. */
   readonly nextUpdate: Date | null;
+  /** When the responder signed the response. */
   readonly producedAt: Date | null;
   /** When stapling stops: nextUpdate, or earlier if the delegated responder certificate expires first. */
   readonly validUntil: Date | null;

@@ -25,7 +25,9 @@ export interface CertificateInfo {
   readonly subjectName: Buffer;
   /** The subjectPublicKey BIT STRING's bits (what CertID's issuerKeyHash hashes). */
   readonly publicKeyBits: Buffer;
+  /** Start of the validity period. */
   readonly notBefore: Date;
+  /** End of the validity period (inclusive, to the second). */
   readonly notAfter: Date;
   /** Extended key usage OIDs; empty when the extension is absent. */
   readonly extendedKeyUsage: readonly string[];
@@ -35,7 +37,7 @@ export interface CertificateInfo {
   readonly mustStaple: boolean;
 }
 
-/** Reads one DER certificate. Throws {@link DerError} on bad encoding. */
+/** Reads one DER certificate. Throws a `DerError` on bad encoding. */
 export function readCertificate(input: Uint8Array): CertificateInfo {
   const der = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
   const cert = expectTag(decodeDer(der), TAG.SEQUENCE, 'Certificate');
@@ -98,7 +100,9 @@ export function pemCertificates(text: string): Buffer[] {
 
 /** A leaf, the certificate that issued it, and the rest of the chain given. */
 export interface CertificateChain {
+  /** The server certificate. */
   readonly leaf: CertificateInfo;
+  /** The certificate that signed it. */
   readonly issuer: CertificateInfo;
 }
 

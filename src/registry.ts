@@ -39,18 +39,25 @@ export interface StaplingRegistryOptions extends Omit<StaplingContextOptions, 'c
 
 /** The outcome of reloading one entry. */
 export interface ReloadResult {
+  /** The OCSP response file reloaded. */
   readonly ocspFile: string;
+  /** True when it passed every check and is now stapled. */
   readonly ok: boolean;
   /** Set when `ok` is false. */
   readonly error: StaplingError | undefined;
+  /** The context's status after the reload. */
   readonly status: StapleStatus;
 }
 
 /** Events of a {@link StaplingRegistry}: those of its contexts, with the context. */
 export interface StaplingRegistryEvents {
+  /** A context swapped in a new staple. */
   reload: [status: StapleStatus, context: StaplingContext];
+  /** A context refused a file; its previous staple stays while valid. */
   refused: [error: StaplingError, context: StaplingContext];
+  /** A context's staple stops being valid within its margin. */
   expiring: [status: StapleStatus, context: StaplingContext];
+  /** A context's staple reached nextUpdate. */
   expired: [status: StapleStatus, context: StaplingContext];
 }
 

@@ -67,7 +67,9 @@ export interface CertId {
   readonly hashAlgorithm: string;
   /** Name of the hash algorithm, when it is one we can compute. */
   readonly hash: CertIdHash | undefined;
+  /** Hash of the issuer's subject Name (DER). */
   readonly issuerNameHash: Buffer;
+  /** Hash of the issuer's public key bits. */
   readonly issuerKeyHash: Buffer;
   /** Content octets of the serialNumber INTEGER (big-endian, as encoded). */
   readonly serialNumber: Buffer;
@@ -75,30 +77,46 @@ export interface CertId {
 
 /** One SingleResponse. */
 export interface SingleResponse {
+  /** Which certificate this SingleResponse is about. */
   readonly certId: CertId;
+  /** good, revoked or unknown. */
   readonly certStatus: CertStatus;
   /** Set when certStatus is `revoked`. */
   readonly revocationTime: Date | undefined;
   /** CRLReason code, when the responder gave one. */
   readonly revocationReason: number | undefined;
+  /** When the status was known to be correct. */
   readonly thisUpdate: Date;
+  /** When newer status will be available; absent in some responses. */
   readonly nextUpdate: Date | undefined;
 }
 
 /** Who the responder says it is: a Name (DER) or the SHA-1 hash of its public key. */
-export type ResponderId = { readonly byName: Buffer } | { readonly byKey: Buffer };
+export type ResponderId =
+  | {
+      /** DER of the responder's subject Name. */
+      readonly byName: Buffer;
+    }
+  | {
+      /** SHA-1 hash of the responder's public key bits. */
+      readonly byKey: Buffer;
+    };
 
 /** A parsed, successful id-pkix-ocsp-basic response. Parsing checks no signature and no time. */
 export interface OcspResponse {
   /** The whole response, exactly as read. */
   readonly bytes: Buffer;
+  /** Who signed, as the response says. */
   readonly responderId: ResponderId;
+  /** When the response was signed. */
   readonly producedAt: Date;
+  /** Every SingleResponse, in order. */
   readonly responses: readonly SingleResponse[];
   /** The DER of tbsResponseData: what the signature covers. */
   readonly tbsResponseData: Buffer;
   /** OID of the signature algorithm. */
   readonly signatureAlgorithm: string;
+  /** The signature bits. */
   readonly signature: Buffer;
   /** DER certificates carried in the response (a delegated responder and its chain, if any). */
   readonly certs: readonly Buffer[];

@@ -24,9 +24,11 @@ export type SignedBy = 'issuer' | 'delegated';
 
 /** A response that passed every check, with the window in which it may be stapled. */
 export interface VerifiedResponse {
+  /** The parsed response. */
   readonly response: OcspResponse;
   /** The SingleResponse for our certificate. */
   readonly single: SingleResponse;
+  /** The issuer itself, or a delegated responder. */
   readonly signedBy: SignedBy;
   /** The delegated responder certificate, when `signedBy` is `delegated`. */
   readonly responder: CertificateInfo | undefined;
