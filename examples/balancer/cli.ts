@@ -1,0 +1,260 @@
+/**
+ * `npm run balancer -- [options] [host:]port backend ...`
+ *
+ * One process, or with --workers N a node:cluster primary that forks N workers sharing the
+ * port. The primary then owns the control socket and the status page and sends every command
+ * and every reload (SIGHUP) to every worker over IPC.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { unlinkSync } from 'node:fs';
+import type net from 'node:net';
+import { Balancer, type Snapshot } from './balancer.js';
+import { execute, type Reply } from './commands.js';
+import { startControl } from './control.js';
+import { parseOptions, USAGE, UsageError, type Options } from './options.js';
+import { startStatus } from './status.js';
+
+/** Messages between the primary and its workers. */
+type ToWorker = { type: 'command'; id: number; line: string } | { type: 'snapshot'; id: number } | { type: 'reload'; id: number } | { type: 'drain' };
+type ToPrimary = { type: 'ready'; address: string; port: number } | { type: 'reply'; id: number; reply: Reply } | { type: 'snapshot'; id: number; snapshot: Snapshot } | { type: 'fatal'; message: string };
+
+const log = (message: string) => console.log(`balancer: ${message}`);
+
+function options(): Options {
+  try {
+    const parsed = parseOptions(process.argv.slice(2));
+    if (parsed === null) {
+      console.log(USAGE);
+      process.exit(0);
+    }
+    return parsed;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`balancer: ${err.message}\n${USAGE}`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}
+
+function fatal(err: unknown): never {
+  console.error(`balancer: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+}
+
+/** Ready line: tests and scripts read it to learn the ports (port 0 means "any free port"). */
+function ready(o: Options, listen: string, control: net.Server | null, status: net.Server | null): void {
+  const c = o.control === null ? '' : 'path' in o.control ? ` control=${o.control.path}` : ` control=${addressOf(control)}`;
+  const s = status ? ` status=http://${addressOf(status)}/` : '';
+  log(`ready listen=${listen} tls=${o.certFile !== null || o.sniDir !== null ? 'yes' : 'no'} workers=${o.workers}${c}${s}`);
+}
+
+function addressOf(server: net.Server | null): string {
+  const a = server?.address();
+  return a && typeof a === 'object' ? `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` : '';
+}
+
+function removeSocket(o: Options): void {
+  if (o.control && 'path' in o.control) {
+    try {
+      unlinkSync(o.control.path);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+async function single(o: Options): Promise<void> {
+  const balancer = await Balancer.create(o);
+  const address = await balancer.listen();
+  let stopping = false;
+  let control: net.Server | null = null;
+  let status: net.Server | null = null;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log(`${signal}: draining ${balancer.active} connection(s)`);
+    control?.close();
+    removeSocket(o);
+    status?.close();
+    await balancer.drain(o.drainSec);
+    log('stopped');
+    process.exit(0);
+  };
+  const handle = async (line: string): Promise<Reply> => {
+    const reply = await execute(balancer, line, o.allowExit);
+    if (reply.ok && line.trim() === 'exit') setImmediate(() => void stop('exit'));
+    return reply;
+  };
+  control = o.control ? await startControl(o.control, handle) : null;
+  status = o.status ? await startStatus(o.status, async () => [balancer.snapshot()]) : null;
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGHUP', () => {
+    void balancer.certificates?.reloadAll().then(({ lines }) => lines.forEach((l) => log(`SIGHUP ${l}`)));
+  });
+  for (const r of balancer.certificates?.reports() ?? []) log(`ocsp ${r.name}: ${r.status ? (r.status.stapling ? `stapling until ${r.status.validUntil?.toISOString()}` : `not stapling (${r.status.lastRefusal?.code ?? 'no response yet'})`) : 'no OCSP file'}`);
+  ready(o, `${address.address}:${address.port}`, control, status);
+}
+
+async function worker(o: Options): Promise<void> {
+  const send = (message: ToPrimary) => process.send?.(message);
+  let balancer: Balancer;
+  try {
+    balancer = await Balancer.create(o);
+    const address = await balancer.listen();
+    send({ type: 'ready', address: address.address, port: address.port });
+  } catch (err) {
+    send({ type: 'fatal', message: err instanceof Error ? err.message : String(err) });
+    process.exit(1);
+  }
+  let draining = false;
+  const drain = async () => {
+    if (draining) return;
+    draining = true;
+    await balancer.drain(o.drainSec);
+    process.exit(0);
+  };
+  // The primary decides when to stop: a Ctrl-C reaches the whole process group, and workers
+  // must drain on the primary's word, not die on the spot.
+  process.on('SIGINT', () => {});
+  process.on('SIGTERM', () => void drain());
+  process.on('SIGHUP', () => void balancer.certificates?.reloadAll());
+  process.on('disconnect', () => void drain());
+  process.on('message', (message: ToWorker) => {
+    switch (message.type) {
+      case 'command':
+        void execute(balancer, message.line, o.allowExit).then((reply) => send({ type: 'reply', id: message.id, reply }));
+        break;
+      case 'snapshot':
+        send({ type: 'snapshot', id: message.id, snapshot: balancer.snapshot() });
+        break;
+      case 'reload':
+        void (balancer.certificates?.reloadAll() ?? Promise.resolve({ ok: true, lines: ['no certificates'] })).then(({ ok, lines }) =>
+          send({ type: 'reply', id: message.id, reply: { ok, text: lines.join('\n'), data: { lines } } }),
+        );
+        break;
+      case 'drain':
+        void drain();
+        break;
+    }
+  });
+}
+
+async function primary(o: Options): Promise<void> {
+  const workers = new Map<number, Worker>();
+  const pending = new Map<number, (message: ToPrimary) => void>();
+  let nextId = 1;
+  let stopping = false;
+  let listen = '';
+  let control: net.Server | null = null;
+  let status: net.Server | null = null;
+
+  const fork = (): Promise<Worker> =>
+    new Promise((resolve, reject) => {
+      const w = cluster.fork();
+      w.on('message', (message: ToPrimary) => {
+        if (message.type === 'ready') {
+          listen = `${message.address}:${message.port}`;
+          workers.set(w.id, w);
+          resolve(w);
+        } else if (message.type === 'fatal') {
+          reject(new Error(message.message));
+        } else {
+          pending.get(message.id)?.(message);
+        }
+      });
+      w.on('exit', (code) => {
+        workers.delete(w.id);
+        reject(new Error(`worker exited with code ${code} before it was ready`));
+        if (!stopping) {
+          log(`worker ${w.process.pid} exited (code ${code}); starting another`);
+          fork().catch((err: unknown) => log(`could not restart a worker: ${String(err)}`));
+        }
+      });
+    });
+
+  // Asks every worker; a worker that does not answer within 10 s is reported, not waited for.
+  const ask = <T extends ToPrimary>(build: (id: number) => ToWorker): Promise<(T | null)[]> =>
+    Promise.all(
+      [...workers.values()].map(
+        (w) =>
+          new Promise<T | null>((resolve) => {
+            const id = nextId++;
+            const timer = setTimeout(() => {
+              pending.delete(id);
+              resolve(null);
+            }, 10_000);
+            pending.set(id, (message) => {
+              clearTimeout(timer);
+              pending.delete(id);
+              resolve(message as T);
+            });
+            w.send(build(id));
+          }),
+      ),
+    );
+
+  const pids = () => [...workers.values()].map((w) => w.process.pid ?? 0);
+  const merge = (replies: ({ type: 'reply'; reply: Reply } | null)[]): Reply => {
+    const list = replies.map((r, i) => ({ pid: pids()[i], ...(r?.reply ?? { ok: false, text: 'error: the worker did not answer' }) }));
+    const same = list.every((r) => r.text === list[0]!.text);
+    const text = same ? list[0]!.text : list.map((r, i) => `worker ${i + 1} (pid ${r.pid}):\n${r.text}`).join('\n');
+    return { ok: list.every((r) => r.ok), text, data: { workers: list.map((r) => ({ pid: r.pid, ok: r.ok, data: r.data })) } };
+  };
+
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log(`${signal}: draining ${workers.size} worker(s)`);
+    control?.close();
+    removeSocket(o);
+    status?.close();
+    await Promise.all([...workers.values()].map((w) => new Promise<void>((resolve) => {
+      w.once('exit', () => resolve());
+      w.send({ type: 'drain' } satisfies ToWorker);
+    })));
+    log('stopped');
+    process.exit(0);
+  };
+
+  const handle = async (line: string): Promise<Reply> => {
+    if (line.trim() === 'exit') {
+      if (!o.allowExit) return { ok: false, text: 'error: exit is disabled; start the balancer with -X to allow it' };
+      setImmediate(() => void stop('exit'));
+      return { ok: true, text: 'exiting', data: { exiting: true } };
+    }
+    return merge(await ask<{ type: 'reply'; id: number; reply: Reply }>((id) => ({ type: 'command', id, line })));
+  };
+
+  try {
+    await Promise.all(Array.from({ length: o.workers }, fork));
+  } catch (err) {
+    stopping = true;
+    for (const w of workers.values()) w.kill();
+    fatal(err);
+  }
+  control = o.control ? await startControl(o.control, handle) : null;
+  status = o.status
+    ? await startStatus(o.status, async () => {
+        const snaps = await ask<{ type: 'snapshot'; id: number; snapshot: Snapshot }>((id) => ({ type: 'snapshot', id }));
+        const got = snaps.filter((s) => s !== null).map((s) => s.snapshot);
+        if (got.length === 0) throw new Error('no worker answered');
+        return got;
+      })
+    : null;
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGHUP', () => {
+    void ask<{ type: 'reply'; id: number; reply: Reply }>((id) => ({ type: 'reload', id })).then((replies) => {
+      const r = merge(replies);
+      log(`SIGHUP reloaded ${workers.size} worker(s): ${r.text.replace(/\n/g, '; ')}`);
+    });
+  });
+  ready(o, listen, control, status);
+}
+
+const o = options();
+if (o.workers > 1 && cluster.isPrimary) primary(o).catch(fatal);
+else if (cluster.isWorker) worker(o).catch(fatal);
+else single(o).catch(fatal);
