@@ -197,7 +197,10 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
     return now >= loaded.validFrom && now < loaded.validUntil ? loaded.bytes : null;
   }
 
-  /** @internal The dispatcher's entry point: {@link stapleNow}, counted. */
+  /**
+   * {@link stapleNow}, counted in {@link counters}: what the OCSPRequest listener calls once per
+   * handshake. A custom server or proxy that staples by itself should call this one.
+   */
   stapleForHandshake(): Buffer | null {
     const staple = this.stapleNow();
     if (staple === null) this.#notStapled++;
