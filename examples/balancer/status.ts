@@ -187,10 +187,11 @@ const PAGE = `<!doctype html>
   tr.up td:first-child { border-left: 4px solid #3a3; }
   tr.down td:first-child { border-left: 4px solid #c33; }
   .bar { width: 14em; height: .9em; background: #ddd; border-radius: 3px; overflow: hidden; display: inline-block; vertical-align: middle; }
-  .fill { height: 100%; background: #3a3; }
+  .fill { display: block; height: 100%; background: #3a3; }
   .fill.low { background: #e0a000; }
   .fill.none { background: #c33; width: 0; }
   .bad { color: #b00; }
+  td.refusal { white-space: normal; max-width: 40em; }
   .ok { color: #270; font-weight: 600; }
 </style>
 </head>
@@ -234,7 +235,7 @@ async function refresh() {
     const f = document.createElement('span'); f.className = 'fill' + (s.stapling ? (s.fractionLeft < 0.2 ? ' low' : '') : ' none'); f.style.width = (s.fractionLeft * 100).toFixed(1) + '%';
     bar.append(f); td.append(bar, ' ' + (s.stapling ? left(s.secondsLeft) : '-'));
     cell(row, s.staplingWorkers + '/' + v.workers, 'num');
-    cell(row, s.lastRefusal ? s.lastRefusal.code + ': ' + s.lastRefusal.message : '', s.lastRefusal ? 'bad' : '');
+    cell(row, s.lastRefusal ? s.lastRefusal.code + ': ' + s.lastRefusal.message : '', s.lastRefusal ? 'bad refusal' : 'refusal');
   });
   fill('clients', v.clients, (row, c) => { cell(row, c.address); cell(row, c.server === -1 ? 'emergency' : c.server); cell(row, c.conns, 'num'); cell(row, c.total, 'num'); cell(row, c.lastSeen); });
   document.body.dataset.loaded = 'true';
