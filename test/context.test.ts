@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:tls';
@@ -266,6 +267,17 @@ describe('attach and close', () => {
     assert.ok(results[0]![1]!.equals(good));
     assert.ok(results[1]![1]!.equals(good));
     assert.deepEqual(results.slice(2).map(([, r]) => r), [null, null, null]);
+    await ctx.close();
+  });
+});
+
+describe('special files', () => {
+  it('refuses a FIFO at once instead of waiting for a writer', async () => {
+    const fifo = join(pki.dir, 'staple.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const ctx = await createStaplingContext({ certFile: pki.leaf.chain, ocspFile: fifo });
+    assert.equal(ctx.status().lastRefusal?.code, 'ERR_OCSP_FILE_READ');
+    assert.match(ctx.status().lastRefusal!.message, /special file/);
     await ctx.close();
   });
 });

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { StaplingError } from '../errors.js';
@@ -10,7 +11,9 @@ import { StaplingError } from '../errors.js';
 export async function readOcspFile(file: string, maxBytes: number): Promise<Buffer> {
   let handle;
   try {
-    handle = await open(file, 'r');
+    // O_NONBLOCK: opening a FIFO would otherwise wait for a writer forever. It changes
+    // nothing for regular files, and anything else is refused below.
+    handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     throw new StaplingError('ERR_OCSP_FILE_READ', 'cannot open the OCSP response file', {
       found: (err as NodeJS.ErrnoException).code ?? String(err),
