@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { issued, readCertificate } from '../pki.js';
-import { generateKey, loadPrivateKey, pem, privateKeyPem, publicKeyInfo, signCertificate, unpem, type TestKeyType } from './keys.js';
+import { generateKey, loadPrivateKey, pem, privateKeyPem, publicKeyInfo, signCertificate, unpem, type PemKeyPair, type TestKeyType } from './keys.js';
 import { createOcspResponse, type OcspResponseOptions } from './response.js';
 
 const HOUR = 3_600_000;
@@ -103,7 +103,7 @@ export interface Signer {
 }
 
 /** Loads a PEM certificate and key for signing. */
-export function signerFromPem(pair: { readonly cert: string; readonly key: string }): Signer {
+export function signerFromPem(pair: PemKeyPair): Signer {
   const der = unpem('CERTIFICATE', pair.cert);
   return { certificate: pkijs.Certificate.fromBER(der), der, privateKey: loadPrivateKey(pair.key) };
 }

@@ -23,7 +23,9 @@ export interface TestPki {
   readonly keyFile: string;
   /** `cert.ocsp`: a DER OCSP response for the server certificate (the `ocspFile`). */
   readonly ocspFile: string;
+  /** The CA, to issue more certificates or sign other responses. */
   readonly ca: TestCa;
+  /** The server certificate and its key, as written to `certFile` and `keyFile`. */
   readonly certificate: TestCertificate;
 }
 

@@ -19,7 +19,7 @@
  */
 export { createTestCa, TestCa } from './ca.js';
 export type { CertificateOptions, IssueOptions, ResponderOptions, TestCaOptions, TestCertificate } from './ca.js';
-export type { TestKeyType } from './keys.js';
+export type { PemKeyPair, TestKeyType } from './keys.js';
 export { createOcspErrorResponse } from './response.js';
 export type { CertStatusOptions, CrlReason, OcspErrorStatus, OcspResponseOptions } from './response.js';
 export { startOcspResponder } from './responder.js';

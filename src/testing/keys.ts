@@ -8,6 +8,14 @@ export type TestKeyType = 'rsa' | 'ec';
 
 const generate = promisify(generateKeyPairCb);
 
+/** A certificate and its private key, both PEM. Every {@link TestCertificate} is one; so are openssl-made files read as text. */
+export interface PemKeyPair {
+  /** The certificate, PEM. */
+  readonly cert: string;
+  /** The private key, PEM (PKCS#8, PKCS#1 or SEC1). */
+  readonly key: string;
+}
+
 /** A fresh private key. */
 export async function generateKey(type: TestKeyType): Promise<KeyObject> {
   const { privateKey } = type === 'rsa' ? await generate('rsa', { modulusLength: 2048 }) : await generate('ec', { namedCurve: 'P-256' });

@@ -3,7 +3,7 @@ import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import type { CertIdHash, CertStatus } from '../ocsp/parse.js';
 import type { Signer } from './ca.js';
-import { loadPrivateKey, signBasicResponse, unpem } from './keys.js';
+import { loadPrivateKey, signBasicResponse, unpem, type PemKeyPair } from './keys.js';
 
 /** CRLReason names (RFC 5280 section 5.3.1). */
 export type CrlReason =
@@ -58,7 +58,7 @@ export interface OcspResponseOptions extends CertStatusOptions {
    * Who signs: a delegated responder from {@link TestCa.issueResponder}, or any PEM certificate
    * and key. Default: the CA that issued the certificate.
    */
-  signer?: { readonly cert: string; readonly key: string };
+  signer?: PemKeyPair;
   /** responderID by the signer's subject `'name'`, or by the SHA-1 of its `'key'`. Default `'name'`. */
   responderId?: 'name' | 'key';
   /**
