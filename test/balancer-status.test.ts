@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser } from 'playwright-core';
-import { get, startBackends, startBalancer, type Backend, type BalancerProcess } from './fixtures/balancer.js';
+import { get, handshake, startBackends, startBalancer, type Backend, type BalancerProcess } from './fixtures/balancer.js';
 import { makePki, type Pki } from './fixtures/pki.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -78,6 +78,14 @@ describe('balancer: --status', () => {
     assert.match(text, /^balancer_server_blacklisted_seconds\{server="2",address="127\.0\.0\.1:\d+"\} [1-9]\d*$/m);
     // Every sample line is NAME{labels} NUMBER.
     for (const line of text.split('\n').filter((l) => l && !l.startsWith('#'))) assert.match(line, /^[a-z_]+(\{[^}]*\})? -?\d+(\.\d+)?$/, line);
+    assert.match(text, /^balancer_ocsp_handshakes_total\{certificate="default",stapled="yes"\} 0$/m);
+    // Two clients that ask for a staple (from 127.0.0.1, a new client): one gets it, one does not.
+    assert.ok((await handshake(balancer.port, rootCa, 'localhost')).staple);
+    assert.equal((await handshake(balancer.port, rootCa, 'second.test')).staple, null);
+    const after = await (await fetch(`${balancer.statusUrl}metrics`)).text();
+    assert.match(after, /^balancer_ocsp_handshakes_total\{certificate="default",stapled="yes"\} 1$/m);
+    assert.match(after, /^balancer_ocsp_handshakes_total\{certificate="default",stapled="no"\} 0$/m);
+    assert.match(after, /^balancer_ocsp_handshakes_total\{certificate="second\.test",stapled="no"\} 1$/m);
   });
 
   it('renders a live page in headless Chromium', async () => {
@@ -111,13 +119,14 @@ describe('balancer: --status', () => {
       assert.equal(staples[1]!.text[1], 'not stapling');
       assert.equal(staples[1]!.fill, 0);
       assert.match(staples[1]!.text[5]!, /^ERR_OCSP_REVOKED: /);
-      assert.equal(await page.$$eval('#clients tbody tr', (rows) => rows.length), 7);
+      // 7 clients from before(), and 127.0.0.1 from the metrics test.
+      assert.equal(await page.$$eval('#clients tbody tr', (rows) => rows.length), 8);
       const shot = join(tmpdir(), 'balancer-status.png');
       await page.screenshot({ path: shot, fullPage: true });
       assert.ok(readFileSync(shot).length > 10_000);
       // Live: a new connection shows up at the next refresh without reloading the page.
       await get(balancer.port, { ca: rootCa, localAddress: '127.0.0.20' });
-      await page.waitForFunction("document.querySelectorAll('#clients tbody tr').length === 8", undefined, { timeout: 10_000 });
+      await page.waitForFunction("document.querySelectorAll('#clients tbody tr').length === 9", undefined, { timeout: 10_000 });
     } finally {
       await browser?.close();
     }

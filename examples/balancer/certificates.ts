@@ -18,6 +18,8 @@ export interface Certificate {
   stapling: StaplingContext | null;
   /** For SNI names: the SecureContext SNICallback hands out. */
   readonly secureContext: tls.SecureContext | null;
+  /** Handshake counts of the contexts replaced by ssl_ocsp_response, so the totals never go back. */
+  previous: { stapled: number; withoutStaple: number };
 }
 
 /** A certificate's staple, as `ocsp`, the status page and the metrics show it. */
@@ -26,6 +28,8 @@ export interface StapleReport {
   readonly certFile: string;
   /** Null when no OCSP file is configured for this certificate. */
   readonly status: StapleStatus | null;
+  /** Handshakes that asked for a staple since start: got one, got none. */
+  readonly handshakes: { readonly stapled: number; readonly withoutStaple: number };
 }
 
 /** What `ssl_ocsp_response FILE` did. */
@@ -50,7 +54,7 @@ export class Certificates {
     const certs = new Certificates();
     if (options.certFile && options.keyFile) {
       const stapling = options.ocspFile ? await createStaplingContext({ certFile: options.certFile, ocspFile: options.ocspFile }) : null;
-      certs.list.push({ name: 'default', certFile: options.certFile, keyFile: options.keyFile, stapling, secureContext: null });
+      certs.list.push({ name: 'default', certFile: options.certFile, keyFile: options.keyFile, stapling, secureContext: null, previous: { stapled: 0, withoutStaple: 0 } });
     }
     if (options.sniDir) {
       for (const file of readdirSync(options.sniDir).sort()) {
@@ -62,7 +66,7 @@ export class Certificates {
         const ocspFile = `${certFile}.ocsp`;
         const secureContext = tls.createSecureContext({ cert: readFileSync(certFile), key: readFileSync(keyFile) });
         const stapling = await createStaplingContext({ certFile, ocspFile });
-        certs.list.push({ name: name.toLowerCase(), certFile, keyFile, stapling, secureContext });
+        certs.list.push({ name: name.toLowerCase(), certFile, keyFile, stapling, secureContext, previous: { stapled: 0, withoutStaple: 0 } });
       }
     }
     if (certs.list.length === 0) throw new Error(`no certificate: --sni-dir ${options.sniDir} has no name.pem with name.key`);
@@ -93,7 +97,11 @@ export class Certificates {
 
   /** Staple state of every certificate. */
   reports(): StapleReport[] {
-    return this.list.map((c) => ({ name: c.name, certFile: c.certFile, status: c.stapling?.status() ?? null }));
+    return this.list.map((c) => {
+      const counters = c.stapling?.counters();
+      const handshakes = { stapled: c.previous.stapled + (counters?.handshakesStapled ?? 0), withoutStaple: c.previous.withoutStaple + (counters?.handshakesWithoutStaple ?? 0) };
+      return { name: c.name, certFile: c.certFile, status: c.stapling?.status() ?? null, handshakes };
+    });
   }
 
   /** Re-reads every staple file (SIGHUP). One line per certificate. */
@@ -128,7 +136,11 @@ export class Certificates {
         const old = c.stapling;
         for (const server of this.#servers) candidate.attach(server);
         c.stapling = candidate;
-        if (old) await old.close();
+        if (old) {
+          const counters = old.counters();
+          c.previous = { stapled: c.previous.stapled + counters.handshakesStapled, withoutStaple: c.previous.withoutStaple + counters.handshakesWithoutStaple };
+          await old.close();
+        }
         return { ok: true, text: `${c.name}: ${describe(status)}`, certificate: c.name, status, refusal: null };
       }
       await candidate.close();

@@ -26,6 +26,8 @@ export interface StapleView {
   readonly fractionLeft: number;
   readonly lastRefusal: { readonly code: string; readonly message: string } | null;
   readonly ocspFile: string | null;
+  /** Handshakes that asked for a staple, summed over the workers: got one, got none. */
+  readonly handshakes: { readonly stapled: number; readonly withoutStaple: number };
 }
 
 /** `/status.json`. */
@@ -102,6 +104,10 @@ function stapleView(report: StapleReport, all: readonly (StapleReport | undefine
     fractionLeft: s?.stapling && window > 0 ? Math.min(1, Math.max(0, (until - now) / window)) : 0,
     lastRefusal: s?.lastRefusal ? { code: s.lastRefusal.code, message: s.lastRefusal.message } : null,
     ocspFile: s?.ocspFile ?? null,
+    handshakes: {
+      stapled: all.reduce((n, r) => n + (r?.handshakes.stapled ?? 0), 0),
+      withoutStaple: all.reduce((n, r) => n + (r?.handshakes.withoutStaple ?? 0), 0),
+    },
   };
 }
 
@@ -130,6 +136,7 @@ export function metrics(view: StatusView): string {
   family('balancer_server_bytes_total', 'counter', 'Bytes relayed.', view.servers.flatMap((s): [Record<string, string>, number][] => [[{ ...label(s), direction: 'to_server' }, s.bytesToServer], [{ ...label(s), direction: 'to_client' }, s.bytesToClient]]));
   family('balancer_server_blacklisted_seconds', 'gauge', 'Seconds of blacklist left; 0 when usable.', view.servers.map((s) => [label(s), s.blacklisted]));
   family('balancer_ocsp_stapling', 'gauge', '1 when the certificate gets a staple now.', view.staples.map((s) => [{ certificate: s.name }, s.stapling ? 1 : 0]));
+  family('balancer_ocsp_handshakes_total', 'counter', 'Handshakes that asked for a staple, by whether one was sent.', view.staples.flatMap((s): [Record<string, string>, number][] => [[{ certificate: s.name, stapled: 'yes' }, s.handshakes.stapled], [{ certificate: s.name, stapled: 'no' }, s.handshakes.withoutStaple]]));
   family('balancer_ocsp_seconds_left', 'gauge', 'Seconds until the staple stops being valid (nextUpdate).', view.staples.map((s) => [{ certificate: s.name }, s.secondsLeft]));
   family('balancer_ocsp_next_update_timestamp_seconds', 'gauge', 'nextUpdate of the stapled response, Unix time.', view.staples.filter((s) => s.nextUpdate).map((s) => [{ certificate: s.name }, Math.floor(Date.parse(s.nextUpdate!) / 1000)]));
   return out.join('\n') + '\n';
