@@ -148,6 +148,8 @@ describe('balancer: TLS with a staple', () => {
     writeFileSync(join(dir, 'second.test.pem.ocsp'), second);
     copyFileSync(pki.mustStaple.chain, join(dir, 'third.test.pem'));
     copyFileSync(pki.mustStaple.key, join(dir, 'third.test.key'));
+    // A certificate without its key is skipped, not fatal.
+    copyFileSync(pki.leaf.chain, join(dir, 'lonely.test.pem'));
     const b = await balancer([...tlsArgs(), '--sni-dir', dir]);
     const byDefault = await handshake(b.port, rootCa, 'localhost');
     assert.equal(byDefault.serial, pki.leaf.serial);
@@ -167,6 +169,7 @@ describe('balancer: TLS with a staple', () => {
     assert.match(ocsp.text, /^default .*: stapling until/m);
     assert.match(ocsp.text, /^second\.test .*: stapling until/m);
     assert.match(ocsp.text, /^third\.test .*: stapling until/m);
+    assert.doesNotMatch(ocsp.text, /lonely/);
   });
 });
 

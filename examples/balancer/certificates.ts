@@ -63,6 +63,8 @@ export class Certificates {
         if (!NAME.test(name)) continue;
         const certFile = join(options.sniDir, file);
         const keyFile = join(options.sniDir, `${name}.key`);
+        // A certificate without its key is not a name we can serve (README: "each NAME.pem with a NAME.key").
+        if (!isFile(keyFile)) continue;
         const ocspFile = `${certFile}.ocsp`;
         const secureContext = tls.createSecureContext({ cert: readFileSync(certFile), key: readFileSync(keyFile) });
         const stapling = await createStaplingContext({ certFile, ocspFile });
