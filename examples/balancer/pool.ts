@@ -80,7 +80,8 @@ export class Pool {
 
   #makeTable(max: number): LRUCache<string, Client> {
     // ttl 0 means "no ttl" to lru-cache; Pen's -T 0 means the same.
-    return new LRUCache<string, Client>({ max, ...(this.#trackingMs > 0 ? { ttl: this.#trackingMs, updateAgeOnGet: false } : {}) });
+    // The table's clock is the pool's (perf), so -T follows an injected clock in tests.
+    return new LRUCache<string, Client>({ max, ...(this.#trackingMs > 0 ? { ttl: this.#trackingMs, ttlResolution: 0, perf: { now: this.#now } } : {}) });
   }
 
   /** Size of the client table (-c). */
