@@ -28,6 +28,16 @@
  * - `ERR_OCSP_SIGNER_EXPIRED`: the delegated responder certificate is not valid now.
  * - `ERR_OCSP_UNSUPPORTED_ALGORITHM`: the signature algorithm is not one we can check.
  * - `ERR_OCSP_BAD_SIGNATURE`: the signature does not verify.
+ *
+ * Fetching from a responder ({@link fetchOcspResponse}, `ocsp-stapler fetch`, refresh):
+ * - `ERR_FETCH_NO_URL`: no responder URL: the certificate has no AIA OCSP URL and none was given,
+ *   or the URL is not http: or https:.
+ * - `ERR_FETCH_NETWORK`: the responder could not be reached (DNS, refused, reset).
+ * - `ERR_FETCH_TIMEOUT`: the whole exchange took longer than the timeout (slow or drip-feeding responder).
+ * - `ERR_FETCH_HTTP_STATUS`: the HTTP status was not 200.
+ * - `ERR_FETCH_CONTENT_TYPE`: the body is not `application/ocsp-response`.
+ * - `ERR_FETCH_TOO_LARGE`: the body is larger than the limit.
+ * - `ERR_FETCH_REDIRECTS`: too many redirects, or a redirect without a usable Location.
  */
 export type StaplingErrorCode =
   | 'ERR_CERT_READ'
@@ -49,7 +59,14 @@ export type StaplingErrorCode =
   | 'ERR_OCSP_SIGNER_UNAUTHORIZED'
   | 'ERR_OCSP_SIGNER_EXPIRED'
   | 'ERR_OCSP_UNSUPPORTED_ALGORITHM'
-  | 'ERR_OCSP_BAD_SIGNATURE';
+  | 'ERR_OCSP_BAD_SIGNATURE'
+  | 'ERR_FETCH_NO_URL'
+  | 'ERR_FETCH_NETWORK'
+  | 'ERR_FETCH_TIMEOUT'
+  | 'ERR_FETCH_HTTP_STATUS'
+  | 'ERR_FETCH_CONTENT_TYPE'
+  | 'ERR_FETCH_TOO_LARGE'
+  | 'ERR_FETCH_REDIRECTS';
 
 /** Extra facts carried by a {@link StaplingError}. */
 export interface StaplingErrorDetails {

@@ -30,3 +30,6 @@ export type { SignedBy, VerifiedResponse, VerifyLimits } from './ocsp/verify.js'
 export { readCertificate, loadCertificateChain } from './pki.js';
 export type { CertificateChain, CertificateInfo } from './pki.js';
 export type { DispatcherCounters, OcspRequestListener, StapleSource } from './dispatch.js';
+export { fetchOcspResponse } from './fetch.js';
+export type { FetchOcspOptions, FetchedOcspResponse } from './fetch.js';
+export { buildOcspRequest } from './ocsp/request.js';

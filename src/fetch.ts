@@ -1,0 +1,252 @@
+import http from 'node:http';
+import https from 'node:https';
+import { StaplingError } from './errors.js';
+import type { CertIdHash } from './ocsp/parse.js';
+import { buildOcspRequest, getUrlFor, responderUrl } from './ocsp/request.js';
+import { verifyOcspResponse, type VerifiedResponse } from './ocsp/verify.js';
+import { loadCertificateChain, type CertificateInfo } from './pki.js';
+
+/** Options of {@link fetchOcspResponse}. Give either `certFile` or `cert` and `issuer`. */
+export interface FetchOcspOptions {
+  /** PEM file with the certificate first, optionally followed by its chain. */
+  certFile?: string;
+  /** PEM file holding the issuer, when `certFile` has no chain. */
+  issuerFile?: string;
+  /** The certificate, already read (e.g. from {@link loadCertificateChain}). Used when `certFile` is absent. */
+  cert?: CertificateInfo;
+  /** Its issuer, with `cert`. */
+  issuer?: CertificateInfo;
+  /** Responder URL. Default: the first http(s) OCSP URL of the certificate's AIA extension. */
+  url?: string | URL;
+  /**
+   * CertID hash algorithm. Default `sha1`: RFC 5019 responders (most public CAs) are only
+   * required to answer SHA-1 CertIDs; ask for `sha256` where the responder supports it.
+   */
+  hash?: CertIdHash;
+  /**
+   * `POST` (default, `application/ocsp-request`), or `GET` as RFC 5019 section 5 describes,
+   * which CDNs can cache. GET is used only while the whole URL stays within 255 bytes;
+   * larger requests are POSTed, as the RFC requires.
+   */
+  method?: 'POST' | 'GET';
+  /**
+   * Time allowed for the whole exchange, redirects and body included, in ms. Default 10000.
+   * One deadline rather than an idle timeout, so that a responder sending a byte every second
+   * cannot hold the job forever.
+   */
+  timeoutMs?: number;
+  /** Largest body accepted, in bytes, counted while it streams in. Default 65536 (as the context's `maxResponseBytes`). */
+  maxBytes?: number;
+  /** Redirects followed before giving up. Default 3. */
+  maxRedirects?: number;
+  /** Cancels the fetch; the promise then rejects with `signal.reason`. */
+  signal?: AbortSignal;
+  /** The clock the response is checked against, in ms since the epoch. Default `Date.now`. */
+  now?: () => number;
+  /** As {@link StaplingContextOptions.clockSkewMs}. Default 300000. */
+  clockSkewMs?: number;
+  /** As {@link StaplingContextOptions.maxAgeWithoutNextUpdateMs}. Default 86400000. */
+  maxAgeWithoutNextUpdateMs?: number;
+}
+
+/** What {@link fetchOcspResponse} resolves with: bytes that passed every check, and their facts. */
+export interface FetchedOcspResponse {
+  /** The DER response, exactly as received: ready to write to an `ocspFile`. */
+  readonly bytes: Buffer;
+  /** The verdict of {@link verifyOcspResponse} on these bytes. */
+  readonly verified: VerifiedResponse;
+  /** The URL the response finally came from (after redirects). */
+  readonly url: string;
+}
+
+/** How one fetch is sent and checked; shared by {@link fetchOcspResponse} and the in-process refresh. */
+export interface FetchPlan {
+  readonly leaf: CertificateInfo;
+  readonly issuer: CertificateInfo;
+  readonly url: string | URL | undefined;
+  readonly hash: CertIdHash;
+  readonly method: 'POST' | 'GET';
+  readonly timeoutMs: number;
+  readonly maxBytes: number;
+  readonly maxRedirects: number;
+  readonly signal: AbortSignal | undefined;
+  /** The one check: {@link verifyOcspResponse} with the caller's limits. */
+  readonly verify: (bytes: Buffer) => VerifiedResponse;
+}
+
+/**
+ * Asks the certificate's OCSP responder for a fresh response and returns it only if it passes
+ * exactly the checks a {@link StaplingContext} applies before stapling ({@link verifyOcspResponse}).
+ *
+ * Rejects with a {@link StaplingError}: `ERR_FETCH_*` when the responder could not deliver
+ * (see {@link StaplingErrorCode}), `ERR_OCSP_*` when it delivered a response that must not be
+ * stapled (`ERR_OCSP_REVOKED` among them), `ERR_CERT_*` when the certificate files are unusable.
+ *
+ * @example
+ * ```ts
+ * import { fetchOcspResponse } from 'ocsp-stapler';
+ * import { writeFile } from 'node:fs/promises';
+ *
+ * const { bytes, verified } = await fetchOcspResponse({ certFile: 'site.pem', timeoutMs: 5000 });
+ * await writeFile('site.pem.ocsp', bytes);
+ * console.log('good until', new Date(verified.validUntil));
+ * ```
+ */
+export async function fetchOcspResponse(options: FetchOcspOptions): Promise<FetchedOcspResponse> {
+  let leaf: CertificateInfo;
+  let issuer: CertificateInfo;
+  if (options.certFile !== undefined) {
+    ({ leaf, issuer } = await loadCertificateChain(options.certFile, options.issuerFile));
+  } else if (options.cert && options.issuer) {
+    leaf = options.cert;
+    issuer = options.issuer;
+  } else {
+    throw new TypeError('fetchOcspResponse needs certFile, or cert and issuer');
+  }
+  const maxBytes = options.maxBytes ?? 65_536;
+  const now = options.now ?? Date.now;
+  const clockSkewMs = options.clockSkewMs ?? 300_000;
+  const maxAgeWithoutNextUpdateMs = options.maxAgeWithoutNextUpdateMs ?? 86_400_000;
+  return fetchWithPlan({
+    leaf,
+    issuer,
+    url: options.url,
+    hash: options.hash ?? 'sha1',
+    method: options.method ?? 'POST',
+    timeoutMs: options.timeoutMs ?? 10_000,
+    maxBytes,
+    maxRedirects: options.maxRedirects ?? 3,
+    signal: options.signal,
+    verify: (bytes) => verifyOcspResponse(bytes, leaf, issuer, { now: now(), clockSkewMs, maxAgeWithoutNextUpdateMs, maxResponseBytes: maxBytes }),
+  });
+}
+
+/** @internal The fetch itself, with the check supplied by the caller. */
+export async function fetchWithPlan(plan: FetchPlan): Promise<FetchedOcspResponse> {
+  plan.signal?.throwIfAborted();
+  const base = responderUrl(plan.leaf, plan.url);
+  const request = buildOcspRequest(plan.leaf, plan.issuer, plan.hash);
+  const getUrl = plan.method === 'GET' ? getUrlFor(base, request) : null;
+  const { body, url } = await exchange(getUrl ?? base, getUrl ? null : request, plan);
+  return { bytes: body, verified: plan.verify(body), url };
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+/** One request and its redirects under one deadline; resolves with a 200 application/ocsp-response body. */
+function exchange(first: URL, post: Buffer | null, plan: FetchPlan): Promise<{ body: Buffer; url: string }> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    let current: http.ClientRequest | null = null;
+    const finish = (err: unknown, value?: { body: Buffer; url: string }) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(deadline);
+      plan.signal?.removeEventListener('abort', onAbort);
+      current?.destroy();
+      if (err) reject(err);
+      else resolve(value!);
+    };
+    const deadline = setTimeout(() => {
+      finish(new StaplingError('ERR_FETCH_TIMEOUT', 'the responder did not answer in time', {
+        expected: `a complete response within ${plan.timeoutMs} ms`,
+        found: 'no complete response',
+      }));
+    }, plan.timeoutMs);
+    const onAbort = () => finish(plan.signal!.reason);
+    plan.signal?.addEventListener('abort', onAbort, { once: true });
+
+    const send = (url: URL, redirects: number) => {
+      const transport = url.protocol === 'https:' ? https : http;
+      const headers: http.OutgoingHttpHeaders = { Accept: 'application/ocsp-response', Connection: 'close' };
+      if (post) {
+        headers['Content-Type'] = 'application/ocsp-request';
+        headers['Content-Length'] = post.length;
+      }
+      let req: http.ClientRequest;
+      try {
+        // agent: false: one connection per fetch, closed afterwards, so nothing keeps the process alive.
+        req = transport.request(url, { method: post ? 'POST' : 'GET', headers, agent: false });
+      } catch (err) {
+        finish(networkError(url, err));
+        return;
+      }
+      current = req;
+      req.on('error', (err) => finish(networkError(url, err)));
+      req.on('response', (res) => {
+        const status = res.statusCode ?? 0;
+        if (REDIRECTS.has(status)) {
+          res.resume();
+          const location = res.headers.location;
+          let next: URL | null = null;
+          try {
+            next = location ? new URL(location, url) : null;
+          } catch {
+            next = null;
+          }
+          if (!next || (next.protocol !== 'http:' && next.protocol !== 'https:')) {
+            finish(new StaplingError('ERR_FETCH_REDIRECTS', 'the responder redirected to an unusable location', {
+              expected: 'an http: or https: Location',
+              found: location ?? 'no Location header',
+            }));
+          } else if (redirects >= plan.maxRedirects) {
+            finish(new StaplingError('ERR_FETCH_REDIRECTS', 'too many redirects', {
+              expected: `at most ${plan.maxRedirects}`,
+              found: `another redirect (${status}) to ${next.href}`,
+            }));
+          } else {
+            req.destroy();
+            send(next, redirects + 1);
+          }
+          return;
+        }
+        if (status !== 200) {
+          finish(new StaplingError('ERR_FETCH_HTTP_STATUS', 'the responder answered with an HTTP error', {
+            expected: 'HTTP 200',
+            found: `HTTP ${status}${res.statusMessage ? ` ${res.statusMessage}` : ''} from ${url.href}`,
+          }));
+          return;
+        }
+        const type = (res.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+        if (type !== 'application/ocsp-response') {
+          finish(new StaplingError('ERR_FETCH_CONTENT_TYPE', 'the responder did not send an OCSP response', {
+            expected: 'Content-Type application/ocsp-response',
+            found: res.headers['content-type'] ? `Content-Type ${res.headers['content-type']}` : 'no Content-Type',
+          }));
+          return;
+        }
+        const tooLarge = (found: string) =>
+          new StaplingError('ERR_FETCH_TOO_LARGE', 'the response body is too large', { expected: `at most ${plan.maxBytes} bytes`, found });
+        const declared = Number(res.headers['content-length']);
+        if (Number.isFinite(declared) && declared > plan.maxBytes) {
+          finish(tooLarge(`Content-Length ${declared}`));
+          return;
+        }
+        const chunks: Buffer[] = [];
+        let length = 0;
+        res.on('data', (chunk: Buffer) => {
+          length += chunk.length;
+          if (length > plan.maxBytes) finish(tooLarge(`more than ${plan.maxBytes} bytes`));
+          else chunks.push(chunk);
+        });
+        res.on('error', (err) => finish(networkError(url, err)));
+        res.on('aborted', () => finish(networkError(url, new Error('the connection closed before the body ended'))));
+        res.on('end', () => {
+          if (!res.complete) finish(networkError(url, new Error('the connection closed before the body ended')));
+          else finish(null, { body: Buffer.concat(chunks, length), url: url.href });
+        });
+      });
+      req.end(post ?? undefined);
+    };
+    send(first, 0);
+  });
+}
+
+function networkError(url: URL, err: unknown): StaplingError {
+  const code = (err as NodeJS.ErrnoException).code;
+  return new StaplingError('ERR_FETCH_NETWORK', 'cannot reach the OCSP responder', {
+    expected: `an HTTP answer from ${url.origin}`,
+    found: code ? `${code} (${(err as Error).message})` : String((err as Error).message ?? err),
+    cause: err,
+  });
+}
