@@ -5,11 +5,14 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { createStaplingContext } from '../src/context.js';
 import { StaplingError, type StaplingErrorCode } from '../src/errors.js';
 import { verifyOcspResponse, type VerifiedResponse } from '../src/ocsp/verify.js';
 import { readCertificate } from '../src/pki.js';
@@ -182,6 +185,32 @@ describe('OCSP responses openssl and the library accept as good', () => {
     assert.match(ocsp.out, /: good/);
     assert.match(ocsp.out, /Response verify OK/);
     assert.equal(readFileSync(pki.certFile, 'utf8'), pki.certificate.chain);
+  });
+});
+
+describe('in a real handshake', () => {
+  it('curl --cert-status verifies a staple made by the helpers: ECDSA Must-Staple leaf, delegated responder, responderID by key', async () => {
+    // With an intermediate: curl looks for the issuer only in the chain the server sends.
+    const ecCa = await createTestCa({ keyType: 'ec' });
+    const ecResponder = await ecCa.issueResponder();
+    const mustStaple = await ecCa.issueCertificate({ mustStaple: true });
+    const certFile = file(mustStaple.chain);
+    const ocspFile = file(await ecCa.createOcspResponse(mustStaple, { signer: ecResponder, responderId: 'key' }));
+    const ctx = await createStaplingContext({ certFile, ocspFile, issuerFile: file(ecCa.issuer.cert) });
+    const server = https.createServer({ cert: mustStaple.chain, key: mustStaple.key }, (_req, res) => res.end('stapled\n'));
+    ctx.attach(server);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as { port: number };
+    try {
+      assert.equal(ctx.status().signedBy, 'delegated');
+      const { stdout } = await run('curl', ['--silent', '--show-error', '--cert-status', '--cacert', file(ecCa.root.cert), `https://localhost:${port}/`]);
+      assert.equal(stdout, 'stapled\n');
+    } finally {
+      server.closeAllConnections();
+      server.close();
+      await ctx.close();
+    }
   });
 });
 

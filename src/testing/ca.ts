@@ -66,7 +66,11 @@ export interface ResponderOptions extends IssueOptions {
 export interface TestCaOptions {
   /** Key type of the CA certificates, and default of the certificates they issue. Default `'rsa'` (2048 bits). */
   keyType?: TestKeyType;
-  /** Put an intermediate CA between the root and the certificates issued. Default true, as public CAs do. */
+  /**
+   * Put an intermediate CA between the root and the certificates issued. Default true, as public
+   * CAs do. Without it, serve `leaf.chain + ca.root.cert`: `curl --cert-status` looks for the
+   * issuer only in the chain the server sends.
+   */
   intermediate?: boolean;
   /** Common name of the root; the intermediate gets the same with " Intermediate". Default `'ocsp-stapler Test CA'`. */
   name?: string;
