@@ -230,7 +230,7 @@ describe('balancer: control socket', () => {
 describe('balancer: --workers', () => {
   it('sends ssl_ocsp_response and SIGHUP reloads to every worker', async () => {
     const revoked = pki.file(pki.respond({ status: 'revoked' }), 'w-revoked.der');
-    const b = await balancer([...tlsArgs(revoked), '--workers', '2', '-C', socketPath()]);
+    const b = await balancer([...tlsArgs(revoked), '--workers', '2', '-C', socketPath(), '--status', '127.0.0.1:0']);
     type Workers = { workers: { pid: number; ok: boolean; data: { staples: { status: { stapling: boolean; nextUpdate: string } }[] } }[] };
     const ocsp = async () => (await b.command('ocsp')).data as Workers;
     assert.equal((await ocsp()).workers.length, 2);
@@ -253,6 +253,12 @@ describe('balancer: --workers', () => {
     process.kill(primary, 'SIGHUP');
     await waitFor(async () => (await ocsp()).workers.every((w) => Math.abs(Date.parse(w.data.staples[0]!.status.nextUpdate) - Date.now() - 75 * 60_000) < 5 * 60_000), 10_000, 'both workers to reload');
     for (let i = 0; i < 6; i++) assert.deepEqual((await handshake(b.port, rootCa)).staple, fresh);
+    // The primary's status page merges both workers: 8 curl and 6 Node connections at least.
+    const view = (await (await fetch(`${b.statusUrl}status.json`)).json()) as { workers: number; pids: number[]; connections: { total: number }; staples: { staplingWorkers: number }[] };
+    assert.equal(view.workers, 2);
+    assert.equal(new Set(view.pids).size, 2);
+    assert.equal(view.staples[0]!.staplingWorkers, 2);
+    assert.ok(view.connections.total >= 14, `total ${view.connections.total}`);
     assert.equal(await b.stop(), 0);
   });
 });
