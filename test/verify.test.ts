@@ -276,12 +276,19 @@ describe('check 6: signature and responder authorisation', () => {
     refuses(bytes, 'ERR_OCSP_CERTID_MISMATCH');
   });
   it('ends the staple window when the delegated responder certificate expires before nextUpdate', () => {
-    const bytes = pki.respond({ signer: pki.responder, validMinutes: 60 });
+    const bytes = pki.respond({ signer: pki.responderShortLived, validMinutes: 3 * 24 * 60 });
     const verdict = check(bytes);
     const notAfter = verdict.responder!.notAfter.getTime();
-    // Pretend we are just before the responder expires: the window closes at its notAfter.
-    const late = check(bytes, pki.leaf, { now: verdict.single.thisUpdate.getTime() });
-    assert.ok(late.validUntil <= Math.max(notAfter + 1000, verdict.single.nextUpdate!.getTime()));
+    assert.ok(notAfter < verdict.single.nextUpdate!.getTime(), 'the responder expires first');
+    assert.equal(verdict.validUntil, notAfter + 1000, 'stapled until the last second of the responder certificate');
     refuses(bytes, 'ERR_OCSP_SIGNER_EXPIRED', pki.leaf, { now: notAfter + 1000 });
+  });
+  it('refuses a flipped bit in a delegated responder\'s signature', () => {
+    const bytes = Buffer.from(pki.respond({ signer: pki.responder }));
+    const { signature } = check(bytes).response;
+    const at = bytes.indexOf(signature);
+    bytes[at + 5] = bytes[at + 5]! ^ 0x10;
+    assert.equal(opensslAccepts(pki, bytes), false);
+    refuses(bytes, 'ERR_OCSP_BAD_SIGNATURE');
   });
 });
