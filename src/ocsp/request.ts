@@ -7,7 +7,7 @@ import { CERT_ID_HASHES, type CertIdHash } from './parse.js';
  * requestorName, no signature and no nonce. Without a nonce, responders may answer from a
  * cache (RFC 5019), which is what a stapling job wants.
  *
- * The CertID is computed by the same {@link issuerHashes} that matches responses, so a request
+ * The CertID is computed by the same `issuerHashes()` that matches responses, so a request
  * and the check of its answer cannot disagree. The bytes are the ones `openssl ocsp -no_nonce
  * -reqout` writes for the same certificate (a test compares them).
  *
