@@ -1,6 +1,7 @@
 /**
- * `npm run demo` as a new user runs it: start examples/demo.ts, read the curl command it
- * prints, and let real curl verify the staple.
+ * `npm run demo` as a new user runs it: start examples/demo.ts (CA, OCSP responder, fetched
+ * staple, two backends, the balancer), read the commands it prints, and run them: real curl
+ * verifies the staple, balancerctl drives the balancer.
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -35,7 +36,7 @@ function waitFor(child: ChildProcess, pattern: RegExp): Promise<string> {
 }
 
 describe('npm run demo', () => {
-  it('serves https with a staple that curl --cert-status verifies, on a free port when PORT is busy, and exits cleanly on SIGTERM', async () => {
+  it('serves the backends through the balancer with a staple that curl --cert-status verifies, on a free port when PORT is busy, and exits cleanly on SIGTERM', async () => {
     busy = createServer().listen(0, '127.0.0.1');
     await once(busy, 'listening');
     const busyPort = (busy.address() as { port: number }).port;
@@ -51,8 +52,24 @@ describe('npm run demo', () => {
     const command = /^\s*(curl .*)$/m.exec(out)![1]!;
     assert.match(command, /--cert-status/);
     const { stdout } = await run('sh', ['-c', `${command} --silent --show-error`]); // rejects unless curl exits 0
-    assert.match(stdout, /stapling:\s+yes/);
-    assert.match(stdout, /certStatus:\s+good/);
+    // The page comes from a demo backend, through the balancer (which added X-Forwarded-For).
+    assert.match(stdout, /^Hello from demo backend [12]\./);
+    assert.match(stdout, /X-Forwarded-For .*: 127\.0\.0\.1$/m);
+
+    // The printed control commands work as printed: the staple is reported, and a revoked
+    // response is refused while the good staple stays.
+    const ocsp = /^\s*(npm run -s balancerctl -- \S+ ocsp)$/m.exec(out)?.[1];
+    assert.ok(ocsp, out);
+    assert.match((await run('sh', ['-c', ocsp])).stdout, /^default .*: stapling until \d{4}-/);
+    const refused = /^\s*(npm run -s balancerctl -- \S+ ssl_ocsp_response \S+)/m.exec(out)?.[1];
+    assert.ok(refused, out);
+    const failure = await run('sh', ['-c', refused]).then(
+      () => assert.fail('balancerctl exited 0 for a revoked response'),
+      (err: { code: number; stdout: string }) => err,
+    );
+    assert.equal(failure.code, 1);
+    assert.match(failure.stdout, /refused ERR_OCSP_REVOKED.*the previous staple stays/);
+    await run('sh', ['-c', `${command} --silent --show-error`]);
 
     demo.kill('SIGTERM');
     const [code] = (await once(demo, 'exit')) as [number | null];
