@@ -3,7 +3,7 @@ import type { Server as TlsServer } from 'node:tls';
 import { attachSource, detachSource, type StapleSource } from './dispatch.js';
 import { StaplingError, type StaplingErrorCode } from './errors.js';
 import { readOcspFile } from './ocsp/file.js';
-import type { CertStatus } from './ocsp/parse.js';
+import type { CertIdHash, CertStatus } from './ocsp/parse.js';
 import { verifyOcspResponse, type SignedBy, type VerifiedResponse, type VerifyLimits } from './ocsp/verify.js';
 import { loadCertificateChain, type CertificateChain } from './pki.js';
 import { watchFile, type FileWatch, type WatchOptions } from './watch.js';
@@ -75,6 +75,12 @@ export interface StapleStatus {
   readonly validUntil: Date | null;
   /** `issuer` when the CA signed the response, `delegated` for an authorised responder. */
   readonly signedBy: SignedBy | null;
+  /**
+   * Hash algorithm of the matching CertID. Clients that look a staple up by a SHA-1 CertID
+   * only (curl with OpenSSL, measured with curl 7.88) do not find a `sha256` one: fetch SHA-1
+   * CertIDs (the CLI's default) unless every client you serve handles others.
+   */
+  readonly certIdHash: CertIdHash | null;
   /** Subject of the delegated responder certificate, when there is one. */
   readonly responder: string | null;
   /** Size of the staple in bytes. */
@@ -276,6 +282,7 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
       producedAt: date(verified?.response.producedAt.getTime()),
       validUntil: date(loaded?.validUntil),
       signedBy: verified?.signedBy ?? null,
+      certIdHash: verified?.single.certId.hash ?? null,
       responder: verified?.responder ? verified.responder.x509.subject.replace(/\n/g, ', ') : null,
       bytes: loaded ? loaded.bytes.length : null,
       loadedAt: date(loaded?.loadedAt),

@@ -138,6 +138,27 @@ describe('other real clients', () => {
   }
 });
 
+describe('CertID hash algorithms and real clients', () => {
+  it('staples a SHA-256 CertID, which gnutls-cli verifies but curl 7.88 (OpenSSL) cannot find: status() names the hash', async () => {
+    const server = makeServer('https', pki.leaf);
+    const ctx = await createStaplingContext({ certFile: pki.leaf.chain, ocspFile: pki.file(pki.respond({ hash: 'sha256' })) });
+    ctx.attach(server);
+    const port = await listen(server);
+    try {
+      assert.equal(ctx.status().certIdHash, 'sha256');
+      const g = await gnutls(port, '1.3');
+      assert.equal(g.code, 0, g.out);
+      assert.match(g.out, /OCSP status request,/);
+      const c = await curl(port, '1.3');
+      assert.equal(c.code, 91, 'curl looks for a SHA-1 CertID only');
+      assert.match(c.out, /Could not find certificate ID/);
+    } finally {
+      await ctx.close();
+      await close(server);
+    }
+  });
+});
+
 describe('what clients see when the file is bad', () => {
   it('a server whose file was refused at start staples nothing, and curl refuses it (exit 91)', async () => {
     const server = makeServer('https', pki.leaf);
