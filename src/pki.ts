@@ -37,7 +37,15 @@ export interface CertificateInfo {
   readonly mustStaple: boolean;
 }
 
-/** Reads one DER certificate. Throws a `DerError` on bad encoding. */
+/**
+ * Reads one DER certificate. Throws a `DerError` on bad encoding.
+ *
+ * @example
+ * ```ts
+ * const info = readCertificate(new X509Certificate(pem).raw);
+ * console.log(info.ocspUrls, info.mustStaple);
+ * ```
+ */
 export function readCertificate(input: Uint8Array): CertificateInfo {
   const der = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
   const cert = expectTag(decodeDer(der), TAG.SEQUENCE, 'Certificate');
@@ -145,6 +153,11 @@ async function readCertificates(file: string, role: string): Promise<Certificate
 /**
  * Reads `certFile` (PEM leaf, optionally followed by its chain) and finds the leaf's issuer:
  * first in the chain, else in `issuerFile`. The issuer must have signed the leaf.
+ *
+ * @example
+ * ```ts
+ * const { leaf, issuer } = await loadCertificateChain('site.pem'); // leaf followed by its chain
+ * ```
  */
 export async function loadCertificateChain(certFile: string, issuerFile?: string): Promise<CertificateChain> {
   const [leaf, ...chain] = await readCertificates(certFile, 'certificate');

@@ -27,6 +27,13 @@ export interface FileWatch {
  * Two sources feed it: directory events from `fs.watch` (fast, but they stop if the directory
  * goes away) and an `fs.watchFile` stat poll (slower, follows symlinks, survives everything).
  * A broken directory watch is re-established on the next poll tick.
+ *
+ * @example
+ * ```ts
+ * const watch = watchFile('/etc/ssl/site.pem.ocsp', () => console.log('changed'));
+ * // later
+ * watch.close();
+ * ```
  */
 export function watchFile(file: string, onChange: () => void, options: WatchOptions = {}): FileWatch {
   const debounceMs = options.debounceMs ?? 200;

@@ -126,6 +126,12 @@ export interface OcspResponse {
  * Reads bytes as one OCSPResponse in strict DER and returns its facts. Throws
  * {@link StaplingError} with `ERR_OCSP_EMPTY`, `ERR_OCSP_MALFORMED`, `ERR_OCSP_TRAILING_DATA`,
  * `ERR_OCSP_RESPONSE_STATUS` or `ERR_OCSP_RESPONSE_TYPE`.
+ *
+ * @example
+ * ```ts
+ * const response = parseOcspResponse(readFileSync('site.pem.ocsp'));
+ * for (const single of response.responses) console.log(single.certStatus, single.nextUpdate);
+ * ```
  */
 export function parseOcspResponse(input: Uint8Array): OcspResponse {
   const bytes = Buffer.from(input.buffer, input.byteOffset, input.byteLength);

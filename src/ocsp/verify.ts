@@ -46,6 +46,14 @@ export interface VerifiedResponse {
  * strict DER, responseStatus and type, CertID, signature and responder authorisation,
  * certStatus, time. Returns the verified facts or throws the first {@link StaplingError}.
  * Pure: no I/O, no clock (the time comes in `limits.now`).
+ *
+ * @example
+ * ```ts
+ * const { leaf, issuer } = await loadCertificateChain('site.pem');
+ * const limits = { now: Date.now(), clockSkewMs: 300_000, maxAgeWithoutNextUpdateMs: 86_400_000, maxResponseBytes: 65_536 };
+ * const verdict = verifyOcspResponse(readFileSync('site.pem.ocsp'), leaf, issuer, limits);
+ * console.log(verdict.signedBy, new Date(verdict.validUntil));
+ * ```
  */
 export function verifyOcspResponse(
   bytes: Uint8Array,
