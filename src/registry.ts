@@ -158,7 +158,11 @@ export class StaplingRegistry extends EventEmitter<StaplingRegistryEvents> {
     return this.#contexts.map((c) => c.status());
   }
 
-  /** Makes every context watch its files; see {@link StaplingContext.watch}. */
+  /**
+   * Makes every context watch its files; see {@link StaplingContext.watch}. Each context polls
+   * its own file (every `pollMs`, default 2 s): for thousands of certificates, raise `pollMs`
+   * or drive {@link reloadAll} from the job that writes the files (SIGHUP, control socket).
+   */
   watch(options?: Parameters<StaplingContext['watch']>[0]): this {
     for (const context of this.#contexts) context.watch(options);
     return this;
