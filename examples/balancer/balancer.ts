@@ -25,6 +25,7 @@ export interface Snapshot {
   readonly staples: readonly StapleReport[];
 }
 
+/** Selection flags, as the `mode` command shows them. */
 export interface ModeFlags {
   readonly roundrobin: boolean;
   readonly hash: boolean;
@@ -32,6 +33,7 @@ export interface ModeFlags {
   readonly xForwardedFor: boolean;
 }
 
+/** One backend (or the emergency server, index -1) in a {@link Snapshot}. */
 export interface ServerView {
   readonly index: number;
   readonly address: string;
@@ -51,6 +53,7 @@ export interface ServerView {
   readonly emergency: boolean;
 }
 
+/** One tracked client in a {@link Snapshot}; `server` -1 is the emergency server. */
 export interface ClientView {
   readonly address: string;
   readonly server: number;
@@ -73,6 +76,7 @@ export class Balancer {
   #total = 0;
   #refused = 0;
   #failed = 0;
+  /** -H, changed at run time by the `http` / `no http` commands. */
   xForwardedFor: boolean;
 
   private constructor(options: Options, certificates: Certificates | null) {

@@ -177,6 +177,7 @@ export function describe(status: StapleStatus | null): string {
   return 'not stapling';
 }
 
+/** What stays stapled after a refusal. */
 function keeps(status: StapleStatus | null): string {
   if (status?.stapling && status.validUntil) return `the previous staple stays (stapling until ${status.validUntil.toISOString()})`;
   return 'nothing was stapled before, and nothing is stapled now';
@@ -188,7 +189,7 @@ function errorText(err: unknown): string {
 }
 
 /** True when `path` is a regular file (for --sni-dir checks). */
-export function isFile(path: string): boolean {
+function isFile(path: string): boolean {
   try {
     return statSync(path).isFile();
   } catch {

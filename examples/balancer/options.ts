@@ -75,6 +75,7 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
+/** The --help text. */
 export const USAGE = `usage: npm run balancer -- [options] [host:]port backend ...
   backend          host[:port[:maxc[:hard[:weight[:prio]]]]]  (port defaults to the listening port)
   -b SEC           blacklist a server that failed to connect for SEC seconds (30)

@@ -107,6 +107,7 @@ export class Pool {
     return Number.isInteger(index) ? this.backends[index] : undefined;
   }
 
+  /** True while `backend`'s blacklist time runs. */
   isBlacklisted(backend: Backend): boolean {
     return backend.blacklistedUntil > this.#now();
   }
