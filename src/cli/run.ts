@@ -1,0 +1,291 @@
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { createStaplingContext } from '../context.js';
+import { StaplingError } from '../errors.js';
+import { fetchOcspResponse } from '../fetch.js';
+import { readOcspFile, writeFileAtomic } from '../ocsp/file.js';
+import { parseOcspResponse, type CertIdHash } from '../ocsp/parse.js';
+import { loadCertificateChain } from '../pki.js';
+import { inspect, inspectionText, timeLeft } from './describe.js';
+
+/** Exit codes of the `ocsp-stapler` command. Stable: scripts rely on them. */
+export const EXIT = {
+  /** fetch: FILE holds a good, current response (written or already identical); check: would be stapled; inspect: parsed. */
+  OK: 0,
+  /** Anything unexpected, e.g. FILE could not be written. */
+  FAILED: 1,
+  /** Bad arguments, or unusable certificate files. */
+  USAGE: 2,
+  /** fetch: the responder could not be reached, timed out, or answered with an HTTP error. */
+  UNREACHABLE: 3,
+  /** fetch: the responder answered, but the response must not be stapled (REVOKED, unknown, bad signature...). FILE untouched. */
+  REFUSED: 4,
+  /** check / inspect: FILE would not be stapled / cannot be parsed. */
+  CHECK_FAILED: 5,
+  /** fetch: FILE was written, but the --then command failed. */
+  THEN_FAILED: 6,
+} as const;
+
+/** Where the command writes; the real process streams, or buffers in tests. */
+export interface Output {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+const HELP = `Usage: ocsp-stapler <command> [options]
+
+Commands:
+  fetch --cert CHAIN.pem --out FILE [--issuer ISSUER.pem] [--url URL] [--hash sha1|sha256]
+        [--get] [--timeout SEC] [--then COMMAND] [--json]
+      Asks the OCSP responder (from the certificate's AIA extension unless --url) for a
+      response, checks it exactly as the library does before stapling, and only then writes
+      it to FILE atomically. A refused response (REVOKED, unknown, expired, forged...) never
+      touches FILE. --then runs COMMAND with sh -c (FILE in $OCSP_STAPLER_FILE) only when
+      FILE's bytes changed, e.g. --then 'systemctl reload my-server'.
+  check --cert CHAIN.pem [--issuer ISSUER.pem] [--json] FILE
+      The library's verdict on FILE: exit 0 only if it would be stapled now; says why not,
+      and how long it stays valid.
+  inspect [--json] FILE
+      A readable dump of FILE: status, CertIDs, times, responder, signature algorithm,
+      embedded certificates, time left. Makes no check.
+
+Options:
+  --cert FILE      PEM: the server certificate first, optionally followed by its chain
+  --issuer FILE    PEM holding the issuer, when --cert has no chain
+  --url URL        responder URL (default: the certificate's AIA OCSP URL)
+  --hash ALG       CertID hash: sha1 (default, what RFC 5019 responders must answer) or sha256
+  --get            use HTTP GET (RFC 5019) when the request is small enough; default POST
+  --timeout SEC    deadline for the whole exchange, redirects and body included (default 10)
+  --out FILE       where fetch writes the DER response
+  --then COMMAND   run after FILE changed (not when it was already identical)
+  --json           one JSON object on stdout instead of human output
+  -h, --help       this help
+
+Exit codes:
+  0  fetch: FILE holds a good, current response; check: FILE would be stapled; inspect: parsed
+  1  unexpected failure (e.g. FILE could not be written)
+  2  bad arguments or unusable certificate files
+  3  fetch: responder unreachable, timed out, or HTTP error (FILE untouched)
+  4  fetch: response refused, e.g. REVOKED (FILE untouched)
+  5  check/inspect: FILE would not be stapled / cannot be parsed
+  6  fetch: FILE written, but the --then command failed
+`;
+
+const OPTIONS = {
+  cert: { type: 'string' },
+  issuer: { type: 'string' },
+  url: { type: 'string' },
+  hash: { type: 'string' },
+  get: { type: 'boolean' },
+  timeout: { type: 'string' },
+  out: { type: 'string' },
+  then: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+type Values = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'string' ? string : boolean };
+
+class UsageError extends Error {}
+
+/** Runs one `ocsp-stapler` invocation and resolves with its exit code. Never throws. */
+export async function run(argv: readonly string[], output: Output, now: () => number = Date.now): Promise<number> {
+  let command: string | undefined;
+  let values: Values;
+  let positionals: string[];
+  try {
+    const parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
+    values = parsed.values as Values;
+    [command, ...positionals] = parsed.positionals;
+  } catch (err) {
+    output.err(`ocsp-stapler: ${(err as Error).message}\nTry 'ocsp-stapler --help'.`);
+    return EXIT.USAGE;
+  }
+  if (values.help || command === 'help') {
+    output.out(HELP);
+    return EXIT.OK;
+  }
+  const json = values.json === true;
+  try {
+    switch (command) {
+      case 'fetch':
+        return await fetchCommand(values, positionals, output, now);
+      case 'check':
+        return await checkCommand(values, positionals, output, now);
+      case 'inspect':
+        return await inspectCommand(values, positionals, output, now);
+      default:
+        throw new UsageError(command ? `unknown command "${command}"` : 'no command given');
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      report(output, json, { result: 'usage', exitCode: EXIT.USAGE, message: err.message }, `ocsp-stapler: ${err.message}\nTry 'ocsp-stapler --help'.`);
+      return EXIT.USAGE;
+    }
+    if (err instanceof StaplingError && (err.code.startsWith('ERR_CERT_') || err.code === 'ERR_ISSUER_NOT_FOUND')) {
+      report(output, json, { result: 'usage', exitCode: EXIT.USAGE, code: err.code, message: err.message }, `ocsp-stapler: ${err.message}`);
+      return EXIT.USAGE;
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    report(output, json, { result: 'failed', exitCode: EXIT.FAILED, message }, `ocsp-stapler: ${message}`);
+    return EXIT.FAILED;
+  }
+}
+
+function report(output: Output, json: boolean, object: Record<string, unknown>, human: string, toStderr = object.exitCode !== EXIT.OK): void {
+  if (json) output.out(JSON.stringify(object));
+  else if (toStderr) output.err(human);
+  else output.out(human);
+}
+
+function noPositionals(positionals: string[], command: string): void {
+  if (positionals.length > 0) throw new UsageError(`${command} takes no FILE argument (got "${positionals[0]}"); use --out`);
+}
+
+function oneFile(positionals: string[], command: string): string {
+  if (positionals.length !== 1) throw new UsageError(`${command} needs exactly one FILE`);
+  return positionals[0]!;
+}
+
+function required(value: string | undefined, name: string, command: string): string {
+  if (!value) throw new UsageError(`${command} needs --${name}`);
+  return value;
+}
+
+const HASHES: Record<string, CertIdHash> = { sha1: 'sha1', sha256: 'sha256', 'sha-1': 'sha1', 'sha-256': 'sha256' };
+
+async function fetchCommand(values: Values, positionals: string[], output: Output, now: () => number): Promise<number> {
+  noPositionals(positionals, 'fetch');
+  const certFile = required(values.cert, 'cert', 'fetch');
+  const out = required(values.out, 'out', 'fetch');
+  const hash = values.hash === undefined ? 'sha1' : HASHES[values.hash.toLowerCase()];
+  if (!hash) throw new UsageError(`--hash must be sha1 or sha256, not "${values.hash}"`);
+  const timeoutSec = values.timeout === undefined ? 10 : Number(values.timeout);
+  if (!Number.isFinite(timeoutSec) || timeoutSec <= 0) throw new UsageError(`--timeout must be a positive number of seconds, not "${values.timeout}"`);
+  if (values.url !== undefined && !URL.canParse(values.url)) throw new UsageError(`--url is not a URL: "${values.url}"`);
+  const json = values.json === true;
+
+  const { leaf, issuer } = await loadCertificateChain(certFile, values.issuer);
+  const subject = leaf.x509.subject.replace(/\n/g, ', ');
+  let fetched;
+  try {
+    fetched = await fetchOcspResponse({
+      cert: leaf,
+      issuer,
+      url: values.url,
+      hash,
+      method: values.get ? 'GET' : 'POST',
+      timeoutMs: Math.round(timeoutSec * 1000),
+      now,
+    });
+  } catch (err) {
+    if (!(err instanceof StaplingError)) throw err;
+    const unreachable = err.code.startsWith('ERR_FETCH_');
+    const exitCode = unreachable ? EXIT.UNREACHABLE : EXIT.REFUSED;
+    const revoked = err.code === 'ERR_OCSP_REVOKED';
+    const lead = revoked ? 'REVOKED' : unreachable ? 'UNREACHABLE' : 'REFUSED';
+    report(
+      output,
+      json,
+      { result: revoked ? 'revoked' : unreachable ? 'unreachable' : 'refused', exitCode, file: out, subject, serial: leaf.x509.serialNumber, code: err.code, message: err.message, changed: false },
+      `${lead}: ${subject} (serial ${leaf.x509.serialNumber}): ${err.message} [${err.code}]; ${out} left untouched`,
+    );
+    return exitCode;
+  }
+
+  const { bytes, verified, url } = fetched;
+  const previous = await readFile(out).catch(() => null);
+  const changed = previous === null || !previous.equals(bytes);
+  if (changed) await writeFileAtomic(out, bytes);
+  const facts = {
+    file: out,
+    url,
+    subject,
+    serial: leaf.x509.serialNumber,
+    certStatus: verified.single.certStatus,
+    thisUpdate: verified.single.thisUpdate.toISOString(),
+    nextUpdate: verified.single.nextUpdate?.toISOString() ?? null,
+    validUntil: new Date(verified.validUntil).toISOString(),
+    signedBy: verified.signedBy,
+    bytes: bytes.length,
+    changed,
+  };
+  const human = `${changed ? 'written' : 'unchanged'} ${out}: ${verified.single.certStatus} for ${subject} (serial ${leaf.x509.serialNumber}), valid until ${facts.validUntil} (${timeLeft(verified.validUntil, now())}), from ${url}`;
+
+  if (changed && values.then) {
+    const code = await runThen(values.then, out);
+    if (code !== 0) {
+      report(output, json, { result: 'written', exitCode: EXIT.THEN_FAILED, ...facts, then: values.then, thenExitCode: code }, `${human}\nocsp-stapler: --then command failed with exit code ${code}: ${values.then}`);
+      return EXIT.THEN_FAILED;
+    }
+  }
+  report(output, json, { result: changed ? 'written' : 'unchanged', exitCode: EXIT.OK, ...facts }, human);
+  return EXIT.OK;
+}
+
+/** Runs COMMAND with sh -c; its stdout goes to our stderr so that --json output stays one object. */
+function runThen(command: string, file: string): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn('sh', ['-c', command], { stdio: ['ignore', 2, 2], env: { ...process.env, OCSP_STAPLER_FILE: file } });
+    child.on('error', () => resolve(127));
+    child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+  });
+}
+
+async function checkCommand(values: Values, positionals: string[], output: Output, now: () => number): Promise<number> {
+  const file = oneFile(positionals, 'check');
+  const certFile = required(values.cert, 'cert', 'check');
+  const json = values.json === true;
+  // The context itself decides: exit 0 means exactly "a context would staple this file now".
+  const ctx = await createStaplingContext({ certFile, issuerFile: values.issuer, ocspFile: file, now });
+  try {
+    const status = ctx.status();
+    if (status.stapling && status.validUntil) {
+      const until = status.validUntil.getTime();
+      const left = timeLeft(until, now());
+      const facts = {
+        result: 'ok',
+        exitCode: EXIT.OK,
+        file,
+        subject: status.subject,
+        serial: status.serial,
+        certStatus: status.certStatus,
+        thisUpdate: status.thisUpdate?.toISOString() ?? null,
+        nextUpdate: status.nextUpdate?.toISOString() ?? null,
+        validUntil: status.validUntil.toISOString(),
+        remainingMs: until - now(),
+        signedBy: status.signedBy,
+        responder: status.responder,
+      };
+      report(output, json, facts, `OK ${file}: good for ${status.subject} (serial ${status.serial}), signed by ${status.responder ? `delegated responder ${status.responder}` : 'the issuer'}; stapled until ${facts.validUntil} (${left})`);
+      return EXIT.OK;
+    }
+    const refusal = status.lastRefusal;
+    const code = refusal?.code ?? null;
+    const message = refusal?.message ?? 'not stapled';
+    const lead = code === 'ERR_OCSP_REVOKED' ? 'REVOKED' : 'REFUSED';
+    report(output, json, { result: lead.toLowerCase(), exitCode: EXIT.CHECK_FAILED, file, subject: status.subject, serial: status.serial, code, message }, `${lead} ${file}: ${message}${code ? ` [${code}]` : ''}`);
+    return EXIT.CHECK_FAILED;
+  } finally {
+    await ctx.close();
+  }
+}
+
+async function inspectCommand(values: Values, positionals: string[], output: Output, now: () => number): Promise<number> {
+  const file = oneFile(positionals, 'inspect');
+  const json = values.json === true;
+  let bytes: Buffer;
+  try {
+    bytes = await readOcspFile(file, 16 * 1024 * 1024);
+    const facts = inspect(parseOcspResponse(bytes), now());
+    if (json) output.out(JSON.stringify({ result: 'ok', exitCode: EXIT.OK, file, bytes: bytes.length, ...facts }));
+    else output.out(inspectionText(file, bytes.length, facts));
+    return EXIT.OK;
+  } catch (err) {
+    if (!(err instanceof StaplingError)) throw err;
+    const error = err.withFile(file);
+    report(output, json, { result: 'unparsable', exitCode: EXIT.CHECK_FAILED, file, code: error.code, message: error.message }, `cannot inspect ${file}: ${error.message} [${error.code}]`);
+    return EXIT.CHECK_FAILED;
+  }
+}
