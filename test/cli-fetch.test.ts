@@ -238,7 +238,9 @@ describe('fetch, check, then a server reload', () => {
     await once(server, 'listening');
     const port = (server.address() as net.AddressInfo).port;
     const staple = async (): Promise<Buffer | null> => {
-      const socket = tls.connect({ port, host: '127.0.0.1', servername: 'localhost', ca: readFileSync(pki.root.cert), requestOCSP: true });
+      // requestOCSP is missing from @types/node's ConnectionOptions, though tls.connect honours it.
+      const options = { port, host: '127.0.0.1', servername: 'localhost', ca: readFileSync(pki.root.cert), requestOCSP: true } as tls.ConnectionOptions;
+      const socket = tls.connect(options);
       const [response] = (await once(socket, 'OCSPResponse')) as [Buffer | null];
       socket.destroy();
       return response;
