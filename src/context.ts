@@ -192,6 +192,11 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
     return this.#chain.leaf.der;
   }
 
+  /** The server certificate and its issuer as loaded now (a certificate reload replaces them). Used by `startRefresh`. */
+  get chain(): CertificateChain {
+    return this.#chain;
+  }
+
   /**
    * The staple to send right now, or null. This is what the OCSPRequest listener calls; custom
    * servers and proxies can call it too. Two comparisons and a field read; never throws.

@@ -33,3 +33,5 @@ export type { DispatcherCounters, OcspRequestListener, StapleSource } from './di
 export { fetchOcspResponse } from './fetch.js';
 export type { FetchOcspOptions, FetchedOcspResponse } from './fetch.js';
 export { buildOcspRequest } from './ocsp/request.js';
+export { startRefresh, Refresher } from './refresh.js';
+export type { RefreshClock, RefreshOptions } from './refresh.js';
