@@ -10,6 +10,7 @@ export interface RefreshClock {
   now(): number;
   /** Calls `fn` after `ms`; the returned handle goes to `clearTimeout`. Must not keep the process alive. */
   setTimeout(fn: () => void, ms: number): unknown;
+  /** Cancels a timer made by `setTimeout`. */
   clearTimeout(handle: unknown): void;
 }
 
