@@ -136,6 +136,18 @@ describe('fetchOcspResponse against faulty responders', () => {
     }
   });
 
+  it('refuses a body cut short by a closed connection (ERR_FETCH_NETWORK)', async () => {
+    const s = await serve((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/ocsp-response', 'Content-Length': good.length });
+      res.write(good.subarray(0, 100), () => res.socket?.destroy());
+    });
+    try {
+      await refuses({ url: s.url }, 'ERR_FETCH_NETWORK');
+    } finally {
+      await s.close();
+    }
+  });
+
   it('refuses HTTP 500', async () => {
     const s = await serve((_req, res) => {
       res.writeHead(500, { 'Content-Type': 'application/ocsp-response' });
