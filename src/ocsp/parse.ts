@@ -193,7 +193,7 @@ function parseBasic(buf: Buffer, whole: Buffer): OcspResponse {
   const [tbs, sigAlg, sig, certsWrapper, ...rest] = root.children;
   if (rest.length > 0) throw new DerError('BasicOCSPResponse has extra fields', rest[0]!.start);
   expectTag(tbs, TAG.SEQUENCE, 'tbsResponseData');
-  const signatureAlgorithm = oidFrom(buf, expectTag(expectTag(sigAlg, TAG.SEQUENCE, 'signatureAlgorithm').children[0], TAG.OID, 'algorithm'));
+  const signatureAlgorithm = algorithmOf(buf, sigAlg, 'signatureAlgorithm');
   const sigBits = contentOf(buf, expectTag(sig, TAG.BIT_STRING, 'signature'));
   if (sigBits[0] !== 0) throw new DerError('signature BIT STRING has unused bits', sig!.start);
   const certs: Buffer[] = [];
@@ -237,7 +237,7 @@ function parseBasic(buf: Buffer, whole: Buffer): OcspResponse {
 function parseSingle(buf: Buffer, node: DerNode): SingleResponse {
   const [certIdNode, statusNode, thisNode, ...optional] = expectTag(node, TAG.SEQUENCE, 'SingleResponse').children;
   const [alg, nameHash, keyHash, serial] = fields(expectTag(certIdNode, TAG.SEQUENCE, 'CertID'), 4, 'CertID');
-  const hashAlgorithm = oidFrom(buf, expectTag(expectTag(alg, TAG.SEQUENCE, 'hashAlgorithm').children[0], TAG.OID, 'algorithm'));
+  const hashAlgorithm = algorithmOf(buf, alg, 'hashAlgorithm');
   const certId: CertId = {
     hashAlgorithm,
     hash: CERT_ID_HASHES[hashAlgorithm],
@@ -278,6 +278,18 @@ function parseSingle(buf: Buffer, node: DerNode): SingleResponse {
   if (rest[0]?.tag === 0xa1) rest = rest.slice(1);
   if (rest.length > 0) throw new DerError('SingleResponse has unexpected fields', rest[0]!.start);
   return { certId, certStatus, revocationTime, revocationReason, thisUpdate, nextUpdate };
+}
+
+/**
+ * The OID of an AlgorithmIdentifier: SEQUENCE { algorithm, parameters OPTIONAL } and nothing
+ * more (RFC 5280 section 4.1.1.2). OpenSSL refuses a third field, so must we (found by fuzzing).
+ */
+function algorithmOf(buf: Buffer, node: DerNode | undefined, what: string): string {
+  const seq = expectTag(node, TAG.SEQUENCE, what);
+  if (seq.children.length < 1 || seq.children.length > 2) {
+    throw new DerError(`${what} must have 1 or 2 fields, found ${seq.children.length}`, seq.start);
+  }
+  return oidFrom(buf, expectTag(seq.children[0], TAG.OID, `${what} algorithm`));
 }
 
 function only(node: DerNode): DerNode {

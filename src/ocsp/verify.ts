@@ -1,5 +1,4 @@
 import { createHash, verify as verifySignature, type KeyObject } from 'node:crypto';
-import { DerError } from '../der.js';
 import { StaplingError } from '../errors.js';
 import { issued, issuerHashes, readCertificate, type CertificateInfo } from '../pki.js';
 import { CRL_REASONS, parseOcspResponse, type OcspResponse, type SingleResponse } from './parse.js';
@@ -68,8 +67,9 @@ export function verifyOcspResponse(
     });
   }
   const response = parseOcspResponse(bytes);
+  const carried = readCarriedCertificates(response);
   const single = findSingleResponse(response, leaf, issuer);
-  const { signedBy, responder } = checkSignature(response, issuer, limits.now);
+  const { signedBy, responder } = checkSignature(response, carried, issuer, limits.now);
   checkCertStatus(single);
   const { validFrom, validUntil } = checkTime(single, responder, limits);
   return { response, single, signedBy, responder, validFrom, validUntil };
@@ -140,6 +140,26 @@ function checkTime(single: SingleResponse, responder: CertificateInfo | undefine
   return { validFrom, validUntil };
 }
 
+/**
+ * Every certificate carried in the response must be one OpenSSL can read, even when the
+ * issuer signed and none of them is needed: OpenSSL decodes the whole BasicOCSPResponse, so a
+ * client such as curl refuses a staple with one damaged certificate in it (found by fuzzing).
+ */
+function readCarriedCertificates(response: OcspResponse): CertificateInfo[] {
+  return response.certs.map((der, index) => {
+    try {
+      return readCertificate(der);
+    } catch (err) {
+      // DerError from our reader, or OpenSSL's own refusal through X509Certificate.
+      throw new StaplingError('ERR_OCSP_MALFORMED', 'a certificate carried in the response cannot be read', {
+        expected: 'every certificate in the response to be a valid X.509 certificate',
+        found: `certificate ${index + 1} of ${response.certs.length}: ${err instanceof Error ? err.message : String(err)}`,
+        cause: err,
+      });
+    }
+  });
+}
+
 interface SignerCheck {
   signedBy: SignedBy;
   responder: CertificateInfo | undefined;
@@ -150,7 +170,7 @@ interface SignerCheck {
  * certificate carried in the response that the issuer signed, that has id-kp-OCSPSigning and
  * that is valid now (RFC 6960 section 4.2.2.2). Nothing else is trusted.
  */
-function checkSignature(response: OcspResponse, issuer: CertificateInfo, now: number): SignerCheck {
+function checkSignature(response: OcspResponse, carried: readonly CertificateInfo[], issuer: CertificateInfo, now: number): SignerCheck {
   const id = response.responderId;
   const keyHashOf = (cert: CertificateInfo) => createHash('sha1').update(cert.publicKeyBits).digest();
   const names = (cert: CertificateInfo) => ('byName' in id ? id.byName.equals(cert.subjectName) : id.byKey.equals(keyHashOf(cert)));
@@ -165,15 +185,6 @@ function checkSignature(response: OcspResponse, issuer: CertificateInfo, now: nu
     return { signedBy: 'issuer', responder: undefined };
   }
 
-  const carried: CertificateInfo[] = [];
-  for (const der of response.certs) {
-    try {
-      carried.push(readCertificate(der));
-    } catch (err) {
-      if (!(err instanceof DerError)) throw err;
-      // An unreadable extra certificate cannot be the signer; ignore it.
-    }
-  }
   const responder = carried.find(names);
   if (!responder) {
     throw new StaplingError('ERR_OCSP_SIGNER_NOT_FOUND', 'the signer is neither the issuer nor a responder certificate carried in the response', {
