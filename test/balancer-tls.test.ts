@@ -261,4 +261,28 @@ describe('balancer: --workers', () => {
     assert.ok(view.connections.total >= 14, `total ${view.connections.total}`);
     assert.equal(await b.stop(), 0);
   });
+
+  it('replaces a worker that dies, with the staple file and settings the others have', async () => {
+    const b = await balancer([...tlsArgs(), '--workers', '2']);
+    const fresh = pki.respond({ validMinutes: 45 });
+    const file = pki.file(fresh, 'w-fresh.der');
+    assert.equal((await b.command(`ssl_ocsp_response ${file}`)).ok, true);
+    assert.equal((await b.command('server 1 weight 7')).ok, true);
+    assert.equal((await b.command('conn_max 77')).ok, true);
+    type Workers = { workers: { pid: number; data: { staples: { status: { ocspFile: string } }[] } }[] };
+    const before = ((await b.command('ocsp')).data as Workers).workers.map((w) => w.pid);
+    process.kill(before[0]!, 'SIGKILL');
+    await waitFor(async () => {
+      const pids = ((await b.command('ocsp')).data as Workers).workers.map((w) => w.pid);
+      return pids.length === 2 && !pids.includes(before[0]!);
+    }, 15_000, 'a new worker');
+    const ocsp = (await b.command('ocsp')).data as Workers;
+    assert.deepEqual(ocsp.workers.map((w) => w.data.staples[0]!.status.ocspFile), [file, file]);
+    const servers = await b.command('servers');
+    assert.ok(servers.ok);
+    assert.match(servers.text, /^1 .* weight 7 /m);
+    assert.doesNotMatch(servers.text, /worker \d/, 'the workers disagree on the servers');
+    assert.equal((await b.command('conn_max')).text, '77');
+    for (let i = 0; i < 6; i++) assert.deepEqual((await handshake(b.port, rootCa)).staple, fresh);
+  });
 });

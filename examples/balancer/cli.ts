@@ -141,63 +141,108 @@ async function worker(o: Options): Promise<void> {
   });
 }
 
+/**
+ * For commands whose effect a new worker must get too: what they set (later commands with the
+ * same key replace earlier ones). Null for queries such as `servers`.
+ */
+function stateKey(line: string): string | null {
+  const words = line.trim().split(/\s+/);
+  const [cmd, ...args] = words;
+  switch (cmd) {
+    case 'ssl_ocsp_response':
+      return words.join(' ');
+    case 'server':
+      return `server ${args[0]} ${args[1]}`;
+    case 'roundrobin':
+    case 'hash':
+    case 'stubborn':
+    case 'http':
+      return cmd;
+    case 'no':
+      return args[0] ?? null;
+    case 'blacklist':
+    case 'clients_max':
+    case 'conn_max':
+    case 'timeout':
+      return args.length > 0 ? cmd : null;
+    default:
+      return null;
+  }
+}
+
 async function primary(o: Options): Promise<void> {
   const workers = new Map<number, Worker>();
-  const pending = new Map<number, (message: ToPrimary) => void>();
+  // Replies awaited, by request id, with the worker asked: a worker that dies answers null.
+  const pending = new Map<number, { worker: Worker; answer: (message: ToPrimary | null) => void }>();
   let nextId = 1;
   let stopping = false;
   let listen = '';
   let control: net.Server | null = null;
   let status: net.Server | null = null;
 
+  // Commands that changed the workers' state, in order: replayed to a worker started to replace
+  // one that died, so that it serves the same staples and settings as the others.
+  const replay: string[] = [];
+
   const fork = (): Promise<Worker> =>
     new Promise((resolve, reject) => {
       const w = cluster.fork();
+      // IPC errors (a worker dying mid-send) are handled where we send; they must not kill the primary.
+      w.on('error', () => {});
       w.on('message', (message: ToPrimary) => {
         if (message.type === 'ready') {
           listen = `${message.address}:${message.port}`;
-          workers.set(w.id, w);
-          resolve(w);
+          void (async () => {
+            for (const line of replay) await askOne(w, (id) => ({ type: 'command', id, line }));
+            workers.set(w.id, w);
+            resolve(w);
+          })();
         } else if (message.type === 'fatal') {
           reject(new Error(message.message));
         } else {
-          pending.get(message.id)?.(message);
+          pending.get(message.id)?.answer(message);
         }
       });
       w.on('exit', (code) => {
         workers.delete(w.id);
+        for (const p of [...pending.values()]) if (p.worker === w) p.answer(null);
         reject(new Error(`worker exited with code ${code} before it was ready`));
         if (!stopping) {
           log(`worker ${w.process.pid} exited (code ${code}); starting another`);
-          fork().catch((err: unknown) => log(`could not restart a worker: ${String(err)}`));
+          // A pause, so that a worker that cannot start does not spin the CPU.
+          setTimeout(() => fork().catch((err: unknown) => log(`could not restart a worker: ${String(err)}`)), 1000).unref();
         }
       });
     });
 
-  // Asks every worker; a worker that does not answer within 10 s is reported, not waited for.
-  const ask = <T extends ToPrimary>(build: (id: number) => ToWorker): Promise<(T | null)[]> =>
-    Promise.all(
-      [...workers.values()].map(
-        (w) =>
-          new Promise<T | null>((resolve) => {
-            const id = nextId++;
-            const timer = setTimeout(() => {
-              pending.delete(id);
-              resolve(null);
-            }, 10_000);
-            pending.set(id, (message) => {
-              clearTimeout(timer);
-              pending.delete(id);
-              resolve(message as T);
-            });
-            w.send(build(id));
-          }),
-      ),
-    );
+  // Asks one worker; null if it does not answer within 10 s.
+  const askOne = <T extends ToPrimary>(w: Worker, build: (id: number) => ToWorker): Promise<T | null> =>
+    new Promise<T | null>((resolve) => {
+      const id = nextId++;
+      const timer = setTimeout(() => {
+        pending.delete(id);
+        resolve(null);
+      }, 10_000);
+      const done = (message: T | null) => {
+        clearTimeout(timer);
+        pending.delete(id);
+        resolve(message);
+      };
+      pending.set(id, { worker: w, answer: (message) => done(message as T | null) });
+      // A worker that just died may still be listed until its 'exit': its channel is closed.
+      if (!w.isConnected()) return done(null);
+      w.send(build(id), undefined, (err) => {
+        if (err) done(null);
+      });
+    });
 
-  const pids = () => [...workers.values()].map((w) => w.process.pid ?? 0);
-  const merge = (replies: ({ type: 'reply'; reply: Reply } | null)[]): Reply => {
-    const list = replies.map((r, i) => ({ pid: pids()[i], ...(r?.reply ?? { ok: false, text: 'error: the worker did not answer' }) }));
+  // Asks every worker; a worker that does not answer is reported, not waited for.
+  const ask = <T extends ToPrimary>(build: (id: number) => ToWorker): Promise<{ pid: number; message: T | null }[]> =>
+    Promise.all([...workers.values()].map(async (w) => ({ pid: w.process.pid ?? 0, message: await askOne<T>(w, build) })));
+
+  const merge = (replies: { pid: number; message: { type: 'reply'; reply: Reply } | null }[]): Reply => {
+    const list = replies.map((r) => ({ pid: r.pid, ...(r.message?.reply ?? { ok: false, text: 'error: the worker did not answer' }) }));
+    if (list.length === 0) return { ok: false, text: 'error: no worker is running', data: { workers: [] } };
     const same = list.every((r) => r.text === list[0]!.text);
     const text = same ? list[0]!.text : list.map((r, i) => `worker ${i + 1} (pid ${r.pid}):\n${r.text}`).join('\n');
     return { ok: list.every((r) => r.ok), text, data: { workers: list.map((r) => ({ pid: r.pid, ok: r.ok, data: r.data })) } };
@@ -224,7 +269,15 @@ async function primary(o: Options): Promise<void> {
       setImmediate(() => void stop('exit'));
       return { ok: true, text: 'exiting', data: { exiting: true } };
     }
-    return merge(await ask<{ type: 'reply'; id: number; reply: Reply }>((id) => ({ type: 'command', id, line })));
+    const reply = merge(await ask<{ type: 'reply'; id: number; reply: Reply }>((id) => ({ type: 'command', id, line })));
+    const key = stateKey(line);
+    if (reply.ok && key !== null) {
+      // Only the last command of each kind matters: the log stays as small as the state.
+      const earlier = replay.findIndex((l) => stateKey(l) === key);
+      if (earlier >= 0) replay.splice(earlier, 1);
+      replay.push(line.trim());
+    }
+    return reply;
   };
 
   try {
@@ -238,7 +291,7 @@ async function primary(o: Options): Promise<void> {
   status = o.status
     ? await startStatus(o.status, async () => {
         const snaps = await ask<{ type: 'snapshot'; id: number; snapshot: Snapshot }>((id) => ({ type: 'snapshot', id }));
-        const got = snaps.filter((s) => s !== null).map((s) => s.snapshot);
+        const got = snaps.flatMap((s) => (s.message ? [s.message.snapshot] : []));
         if (got.length === 0) throw new Error('no worker answered');
         return got;
       })

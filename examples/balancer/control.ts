@@ -78,6 +78,8 @@ function serve(socket: net.Socket, handle: CommandHandler): void {
     if (done) return;
     done = true;
     socket.pause();
+    // The idle limit is for reading the command; the command itself may take longer.
+    socket.setTimeout(0);
     const trimmed = line.replace(/\r$/, '');
     if (trimmed.startsWith('{')) {
       let command = '';
