@@ -245,13 +245,18 @@ describe('balancer: --workers', () => {
     assert.equal(new Set(data.workers.map((w) => w.pid)).size, 2);
     assert.ok((await ocsp()).workers.every((w) => w.data.staples[0]!.status.stapling));
     // Connections are spread over both workers: every one gets the staple.
-    for (let i = 0; i < 8; i++) assert.equal((await curl(b.port)).code, 0);
+    for (let i = 0; i < 8; i++) {
+      const result = await curl(b.port);
+      assert.equal(result.code, 0, `${result.out}\n${b.output}`);
+    }
 
     const fresh = pki.respond({ validMinutes: 75 });
     writeFileSync(file, fresh);
     const primary = b.child.pid!;
     process.kill(primary, 'SIGHUP');
-    await waitFor(async () => (await ocsp()).workers.every((w) => Math.abs(Date.parse(w.data.staples[0]!.status.nextUpdate) - Date.now() - 75 * 60_000) < 5 * 60_000), 10_000, 'both workers to reload');
+    await waitFor(async () => (await ocsp()).workers.every((w) => Math.abs(Date.parse(w.data.staples[0]!.status.nextUpdate) - Date.now() - 75 * 60_000) < 5 * 60_000), 20_000, 'both workers to reload').catch(async (err: Error) => {
+      throw new Error(`${err.message}\n${JSON.stringify(await ocsp())}\n${b.output}`);
+    });
     for (let i = 0; i < 6; i++) assert.deepEqual((await handshake(b.port, rootCa)).staple, fresh);
     // The primary's status page merges both workers: 8 curl and 6 Node connections at least.
     const view = (await (await fetch(`${b.statusUrl}status.json`)).json()) as { workers: number; pids: number[]; connections: { total: number }; staples: { staplingWorkers: number }[] };
