@@ -233,6 +233,25 @@ describe('in-process refresh', () => {
     }
   });
 
+  it('waits longer than one setTimeout allows in steps', async () => {
+    // 60 days of validity: half-life is 30 days, past setTimeout's 24.8-day maximum.
+    const s = await setup(pki.respond({ validMinutes: 60 * 24 * 60 }));
+    serveBytes(pki.respond());
+    try {
+      const { thisUpdate, validUntil } = s.ctx.status();
+      const target = (thisUpdate!.getTime() + validUntil!.getTime()) / 2;
+      assert.equal(s.refresher.nextRefreshAt, target);
+      assert.equal(s.clock.due(), s.clock.t + 0x7fffffff, 'the first step is the longest timer');
+      s.clock.fire();
+      assert.equal(requests, 0, 'no fetch before the target');
+      assert.equal(s.clock.due(), target, 'the second step ends at the target');
+      await fireAndSettle(s);
+      assert.equal(requests, 1);
+    } finally {
+      await teardown(s);
+    }
+  });
+
   it('plans from a staple loaded by someone else', async () => {
     const s = await setup(pki.respond({ validMinutes: 60 }));
     try {
