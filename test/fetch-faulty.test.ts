@@ -176,13 +176,14 @@ describe('fetchOcspResponse against faulty responders', () => {
   it('refuses a 5 MB body announced by Content-Length', async () => {
     const s = await serve((_req, res) => ocsp(res, Buffer.alloc(5 * 1024 * 1024, 0x30)));
     try {
-      await refuses({ url: s.url }, 'ERR_FETCH_TOO_LARGE');
+      const err = await refuses({ url: s.url }, 'ERR_FETCH_TOO_LARGE');
+      assert.match(err.message, /found Content-Length 5242880/, 'refused from the header, before reading the body');
     } finally {
       await s.close();
     }
   });
 
-  it('refuses a 5 MB chunked body while it streams, without holding it all', async () => {
+  it('refuses a 5 MB chunked body (no Content-Length) while it streams', async () => {
     let written = 0;
     const s = await serve((_req, res) => {
       res.writeHead(200, { 'Content-Type': 'application/ocsp-response' });
@@ -225,6 +226,18 @@ describe('fetchOcspResponse against faulty responders', () => {
       assert.equal(s.seen.length, 4);
     } finally {
       await s.close();
+    }
+  });
+
+  it('refuses a redirect without a usable Location', async () => {
+    for (const headers of [{}, { Location: 'file:///etc/passwd' }]) {
+      const s = await serve((_req, res) => res.writeHead(301, headers).end());
+      try {
+        await refuses({ url: s.url }, 'ERR_FETCH_REDIRECTS');
+        assert.equal(s.seen.length, 1);
+      } finally {
+        await s.close();
+      }
     }
   });
 
