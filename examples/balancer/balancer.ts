@@ -92,7 +92,9 @@ export class Balancer {
     );
     if (certificates) {
       // allowHalfOpen: a client that half-closes (sends its request, then FIN) still gets the answer.
-      const server = tls.createServer({ ...certificates.serverOptions(), allowHalfOpen: true }, (socket) => this.#onClient(socket));
+      // handshakeTimeout: a client that connects and never finishes its handshake (or hangs up
+      // half-way) gives its -x slot back after 30 s rather than Node's default 120 s.
+      const server = tls.createServer({ ...certificates.serverOptions(), allowHalfOpen: true, handshakeTimeout: 30_000 }, (socket) => this.#onClient(socket));
       certificates.attach(server);
       // Handshake failures (scanners, clients that hang up, connections over -x) are routine.
       server.on('tlsClientError', (_err, socket) => socket.destroy());
