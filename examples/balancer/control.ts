@@ -19,7 +19,8 @@ const IDLE_MS = 10_000;
 
 /** Serves the control socket. Resolves once listening. */
 export async function startControl(address: ControlAddress, handle: CommandHandler): Promise<net.Server> {
-  const server = net.createServer((socket) => serve(socket, handle));
+  // allowHalfOpen: a client that half-closes after its command (no newline) still gets the reply.
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => serve(socket, handle));
   server.on('error', () => {});
   if ('path' in address) {
     await removeStaleSocket(address.path);
