@@ -133,6 +133,8 @@ export interface StaplingContextEvents {
   expired: [status: StapleStatus];
   /** The certificate was renewed (a reload with `certificate: true` found a new one). */
   certificate: [status: StapleStatus];
+  /** {@link StaplingContext.close} was called: helpers bound to the context (refresh) stop. */
+  close: [];
 }
 
 interface Loaded {
@@ -326,7 +328,10 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
 
   /** Detaches from every server and clears timers, so the process can exit. Idempotent. */
   async close(): Promise<void> {
-    this.#closed = true;
+    if (!this.#closed) {
+      this.#closed = true;
+      this.emit('close');
+    }
     for (const watch of this.#watches.splice(0)) watch.close();
     for (const server of [...this.#servers]) this.detach(server);
     this.#clearTimer();

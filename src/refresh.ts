@@ -98,6 +98,7 @@ export class Refresher {
     this.#random = options.random ?? Math.random;
     ctx.on('reload', this.#onReload);
     ctx.on('certificate', this.#onCertificate);
+    ctx.once('close', this.#onClose);
     this.#plan();
   }
 
@@ -135,7 +136,10 @@ export class Refresher {
     this.#abort?.abort(new Error('refresh stopped'));
     this.#ctx.off('reload', this.#onReload);
     this.#ctx.off('certificate', this.#onCertificate);
+    this.#ctx.off('close', this.#onClose);
   }
+
+  readonly #onClose = (): void => this.stop();
 
   async #run(): Promise<StapleStatus> {
     const abort = new AbortController();
@@ -231,15 +235,14 @@ export class Refresher {
  * scheduled `ocsp-stapler fetch` job. Fetches at about half of each staple's validity window
  * (with jitter), at once when nothing is stapled; retries failures with capped exponential
  * backoff; writes each good response to the context's `ocspFile` atomically and reloads it.
- * Call {@link Refresher.stop} before `ctx.close()`.
+ * `ctx.close()` stops it too.
  *
  * @example
  * ```ts
  * const ctx = await createStaplingContext({ certFile: 'site.pem', ocspFile: 'site.pem.ocsp' });
  * const refresher = startRefresh(ctx, { onError: (err) => log.warn(err.message) });
  * ctx.attach(server);
- * // on shutdown:
- * refresher.stop();
+ * // on shutdown (also stops the refresher):
  * await ctx.close();
  * ```
  */

@@ -265,6 +265,14 @@ describe('in-process refresh', () => {
     }
   });
 
+  it('stops when its context is closed', async () => {
+    const s = await setup(pki.respond({ validMinutes: 240 }));
+    assert.notEqual(s.refresher.nextRefreshAt, null);
+    await s.ctx.close();
+    assert.equal(s.refresher.nextRefreshAt, null, 'no fetch planned');
+    await assert.rejects(s.refresher.refreshNow(), /stopped/);
+  });
+
   it('stops: no timer left, a running fetch aborted, nothing written', async () => {
     handler = () => undefined; // never answers
     const s = await setup(null);
