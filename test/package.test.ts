@@ -54,6 +54,11 @@ console.log(typeof createStaplingContext, typeof StaplingError, typeof renderPro
     assert.equal(out.trim(), 'function ERR_OCSP_EMPTY');
   });
 
+  it('installs the ocsp-stapler command', () => {
+    const help = sh(join(work, 'node_modules', '.bin', 'ocsp-stapler'), ['--help'], work);
+    for (const command of ['fetch', 'check', 'inspect']) assert.match(help, new RegExp(command));
+  });
+
   it('type-checks from TypeScript with tsc --noEmit', () => {
     writeFileSync(
       join(work, 'tsconfig.json'),
