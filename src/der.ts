@@ -71,6 +71,9 @@ function readNode(buf: Uint8Array, offset: number, limit: number, depth: number)
   if (offset >= limit) throw new DerError('value missing', offset);
   const tag = buf[offset]!;
   if ((tag & 0x1f) === 0x1f) throw new DerError('multi-byte tag numbers are not used here', offset);
+  // Universal tag 0 is end-of-contents, which only ends indefinite-length BER (X.690 8.1.5);
+  // OpenSSL refuses it, e.g. as AlgorithmIdentifier parameters (found by fuzzing).
+  if (tag === 0x00) throw new DerError('end-of-contents (tag 0) is not DER', offset);
   let pos = offset + 1;
   if (pos >= limit) throw new DerError('length missing', pos);
   const first = buf[pos++]!;

@@ -16,6 +16,7 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
@@ -24,6 +25,7 @@ import { createStaplingContext, StaplingError, type StaplingContext } from '../s
 import { verifyOcspResponse } from '../src/ocsp/verify.js';
 import { loadCertificateChain, type CertificateChain } from '../src/pki.js';
 import { envInt, mutateAll, mutationArb, readTree, writeTree, type Mutation, type Tlv } from './fixtures/mutate.js';
+import { handshake } from './fixtures/client.js';
 import { makePki, opensslAccepts, type Issued, type Pki } from './fixtures/pki.js';
 
 const SEED = envInt('FUZZ_SEED', 20261124);
@@ -249,6 +251,14 @@ describe('regressions found by fuzzing', () => {
     refusedAsMalformed(bytes);
   });
 
+  it('refuses signatureAlgorithm parameters retagged to end-of-contents (tag 0)', () => {
+    const bytes = edited(seeds[0]!.bytes, (tree) => {
+      nodeAt(tree, [...BASIC, 1, 1]).tag = 0x00; // NULL parameters of sha256WithRSAEncryption
+    });
+    assert.equal(opensslAccepts(pki, bytes), false, 'openssl refuses it');
+    refusedAsMalformed(bytes);
+  });
+
   it('refuses a CertID hashAlgorithm with a third field', () => {
     const bytes = edited(seeds[0]!.bytes, (tree) => {
       // tbsResponseData > responses > SingleResponse > CertID > hashAlgorithm
@@ -320,6 +330,18 @@ describe('fuzz: a live context, its reload and its OCSPRequest listener', () => 
           }),
           { seed: SEED + 2, numRuns: RELOAD_RUNS },
         );
+        // After the run, a real TLS server and client: the staple on the wire is the last accepted bytes.
+        const tlsServer = createServer({ cert: readFileSync(cert.chain), key: readFileSync(cert.key) });
+        ctx.attach(tlsServer);
+        await new Promise<void>((resolve) => tlsServer.listen(0, '127.0.0.1', resolve));
+        try {
+          for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
+            const { staple } = await handshake({ port: (tlsServer.address() as AddressInfo).port, version });
+            assert.ok(staple?.equals(lastGood!), `${version}: the stapled bytes are the last accepted ones`);
+          }
+        } finally {
+          tlsServer.close();
+        }
       } finally {
         await ctx.close();
       }
