@@ -184,6 +184,25 @@ describe('balancer: -H X-Forwarded-For', () => {
     assert.ok(!backends[0]!.seen.some((s) => s.path === '/smuggled'));
   });
 
+  it('passes a chunked request body through intact (and the rest of that connection unchanged)', async () => {
+    const { port, backends } = await setup(1, ['-H']);
+    const answer = await new Promise<string>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/chunked', agent: false, localAddress: '127.0.0.6' }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve(text));
+      });
+      req.on('error', reject);
+      // No Content-Length: Node sends Transfer-Encoding: chunked.
+      req.write('first chunk, ');
+      req.write('GET /x HTTP/1.1\r\n\r\n');
+      req.end('last chunk');
+    });
+    assert.equal(JSON.parse(answer).xff, '127.0.0.6');
+    assert.equal(backends[0]!.seen[0]!.body, 'first chunk, GET /x HTTP/1.1\r\n\r\nlast chunk');
+  });
+
   it('does not touch requests without -H', async () => {
     const { port } = await setup(1, []);
     assert.equal((await get(port, { localAddress: '127.0.0.5' })).xff, null);
