@@ -3,6 +3,8 @@
  * balancer as a child process, Node clients from several loopback source addresses.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
 import { afterEach, describe, it } from 'node:test';
@@ -120,6 +122,38 @@ describe('balancer: failures', () => {
     assert.equal((await get(port)).backend, 1);
     await waitFor(async () => !/blacklisted/.test((await balancer.command('servers')).text), 5000, 'the blacklist to expire');
     assert.deepEqual(new Set(await servedBy(port, 4)), new Set([0, 1]));
+  });
+
+  it('gives up a connect after -t seconds, blacklists the server and fails over', async () => {
+    // A server whose accept queue is full: the kernel drops further SYNs, so a connect neither
+    // succeeds nor fails. Its process never runs its event loop, so nothing is ever accepted.
+    const stuck = spawn(process.execPath, ['-e', `
+      const server = require('node:net').createServer().listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => {
+        console.log(server.address().port);
+        setTimeout(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0), 10);
+      });`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const fillers: net.Socket[] = [];
+    try {
+      const [line] = (await once(stuck.stdout!, 'data')) as [Buffer];
+      const stuckPort = Number(line.toString().trim());
+      await new Promise((r) => setTimeout(r, 100));
+      // Fill the accept queue (backlog + 1 on Linux); the third waits on its own.
+      for (let i = 0; i < 3; i++) {
+        const socket = net.connect({ host: '127.0.0.1', port: stuckPort });
+        socket.on('error', () => {});
+        fillers.push(socket);
+      }
+      await once(fillers[1]!, 'connect');
+      const backends = await startBackends(1);
+      running.backends.push(...backends);
+      const balancer = await startBalancer(['-r', '-t', '1', '127.0.0.1:0', `127.0.0.1:${stuckPort}`, `127.0.0.1:${backends[0]!.port}`]);
+      running.balancers.push(balancer);
+      assert.equal((await get(balancer.port)).backend, 0);
+      assert.match((await balancer.command('servers')).text, /^0 .* failures 1 .*blacklisted \d+s$/m);
+    } finally {
+      for (const socket of fillers) socket.destroy();
+      stuck.kill('SIGKILL');
+    }
   });
 
   it('uses the -e emergency server only when every backend is down', async () => {
