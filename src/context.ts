@@ -113,6 +113,13 @@ export interface ReloadOptions {
    * file is checked against the new certificate. Default false.
    */
   certificate?: boolean;
+  /**
+   * Read this file instead, and make it the context's `ocspFile` from now on, but only if it
+   * passes every check (Pen's `ssl_ocsp_response FILE`). When refused, nothing changes: the
+   * context keeps its file and its staple. A running {@link StaplingContext.watch} goes on
+   * watching the file it started with.
+   */
+  ocspFile?: string;
 }
 
 /** Options of {@link StaplingContext.watch}. */
@@ -156,6 +163,7 @@ const MAX_TIMER = 0x7fffffff;
  * back a Buffer made ready at load time: no I/O, no parsing, no crypto.
  */
 export class StaplingContext extends EventEmitter<StaplingContextEvents> implements StapleSource {
+  // ocspFile changes with reload({ ocspFile }); the rest is fixed.
   readonly #options: Required<Omit<StaplingContextOptions, 'issuerFile'>> & { issuerFile: string | undefined };
   #chain: CertificateChain;
   #loaded: Loaded | null = null;
@@ -167,6 +175,7 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
   #running: Promise<StapleStatus> | null = null;
   #queued: Promise<StapleStatus> | null = null;
   #certificatePending = false;
+  #pendingFile: string | undefined;
   readonly #watches: FileWatch[] = [];
   #stapled = 0;
   #notStapled = 0;
@@ -260,6 +269,7 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
    */
   reload(options: ReloadOptions = {}): Promise<StapleStatus> {
     if (options.certificate) this.#certificatePending = true;
+    if (options.ocspFile !== undefined) this.#pendingFile = options.ocspFile;
     if (!this.#running) return this.#start();
     this.#queued ??= this.#running
       .then(noop, noop)
@@ -366,7 +376,8 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
         throw this.#refuse(err as StaplingError);
       }
     }
-    const file = this.#options.ocspFile;
+    const file = this.#pendingFile ?? this.#options.ocspFile;
+    this.#pendingFile = undefined;
     let bytes: Buffer;
     let verified: VerifiedResponse;
     try {
@@ -375,6 +386,7 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
     } catch (err) {
       throw this.#refuse(err instanceof StaplingError ? err.withFile(file) : new StaplingError('ERR_OCSP_MALFORMED', 'unexpected failure while checking the response', { found: String(err), file, cause: err }));
     }
+    this.#options.ocspFile = file;
     this.#loaded = {
       bytes,
       verified,

@@ -169,6 +169,22 @@ describe('reload swaps in good files', () => {
     await ctx.close();
   });
 
+  it('reload({ ocspFile }) switches to another file only when it passes every check', async () => {
+    const { ctx, file } = await stapled();
+    const revoked = pki.file(pki.respond({ status: 'revoked' }));
+    await rejectsWith(ctx.reload({ ocspFile: revoked }), 'ERR_OCSP_REVOKED');
+    assert.equal(ctx.status().ocspFile, file, 'a refused file does not become the staple file');
+    assert.ok(ctx.stapleNow()!.equals(good));
+    const other = pki.file(good2);
+    const status = await ctx.reload({ ocspFile: other });
+    assert.equal(status.ocspFile, other);
+    assert.ok(ctx.stapleNow()!.equals(good2));
+    writeFileSync(other, good);
+    await ctx.reload();
+    assert.ok(ctx.stapleNow()!.equals(good), 'later reloads read the new file');
+    await ctx.close();
+  });
+
   it('a refused reload followed by a good one clears lastRefusal', async () => {
     const { ctx, file } = await stapled();
     writeFileSync(file, 'junk');

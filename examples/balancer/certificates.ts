@@ -18,8 +18,6 @@ export interface Certificate {
   stapling: StaplingContext | null;
   /** For SNI names: the SecureContext SNICallback hands out. */
   readonly secureContext: tls.SecureContext | null;
-  /** Handshake counts of the contexts replaced by ssl_ocsp_response, so the totals never go back. */
-  previous: { stapled: number; withoutStaple: number };
 }
 
 /** A certificate's staple, as `ocsp`, the status page and the metrics show it. */
@@ -54,7 +52,7 @@ export class Certificates {
     const certs = new Certificates();
     if (options.certFile && options.keyFile) {
       const stapling = options.ocspFile ? await createStaplingContext({ certFile: options.certFile, ocspFile: options.ocspFile }) : null;
-      certs.list.push({ name: 'default', certFile: options.certFile, keyFile: options.keyFile, stapling, secureContext: null, previous: { stapled: 0, withoutStaple: 0 } });
+      certs.list.push({ name: 'default', certFile: options.certFile, keyFile: options.keyFile, stapling, secureContext: null });
     }
     if (options.sniDir) {
       for (const file of readdirSync(options.sniDir).sort()) {
@@ -68,7 +66,7 @@ export class Certificates {
         const ocspFile = `${certFile}.ocsp`;
         const secureContext = tls.createSecureContext({ cert: readFileSync(certFile), key: readFileSync(keyFile) });
         const stapling = await createStaplingContext({ certFile, ocspFile });
-        certs.list.push({ name: name.toLowerCase(), certFile, keyFile, stapling, secureContext, previous: { stapled: 0, withoutStaple: 0 } });
+        certs.list.push({ name: name.toLowerCase(), certFile, keyFile, stapling, secureContext });
       }
     }
     if (certs.list.length === 0) throw new Error(`no certificate: --sni-dir ${options.sniDir} has no name.pem with name.key`);
@@ -101,7 +99,7 @@ export class Certificates {
   reports(): StapleReport[] {
     return this.list.map((c) => {
       const counters = c.stapling?.counters();
-      const handshakes = { stapled: c.previous.stapled + (counters?.handshakesStapled ?? 0), withoutStaple: c.previous.withoutStaple + (counters?.handshakesWithoutStaple ?? 0) };
+      const handshakes = { stapled: counters?.handshakesStapled ?? 0, withoutStaple: counters?.handshakesWithoutStaple ?? 0 };
       return { name: c.name, certFile: c.certFile, status: c.stapling?.status() ?? null, handshakes };
     });
   }
@@ -126,41 +124,46 @@ export class Certificates {
   /**
    * `ssl_ocsp_response FILE`: like Pen, FILE becomes the staple file of the certificate it is
    * for, but only if it passes every check; otherwise nothing changes and the previous staple,
-   * if any, stays. With several certificates, the one the response names is found by trying
-   * each (a response for another certificate is refused with ERR_OCSP_CERTID_MISMATCH).
+   * if any, stays. With several certificates, the one the response names is found with
+   * `verify()` (pure: nothing is swapped), then that context reloads from FILE.
    */
   async setResponse(file: string): Promise<ResponseResult> {
-    let refusal: { certificate: Certificate; code: string; message: string } | null = null;
+    let bytes: Buffer | null = null;
+    try {
+      bytes = readFileSync(file);
+    } catch {
+      // Let the context report the read error with its code.
+    }
+    let target = this.list[0]!;
     for (const c of this.list) {
-      const candidate = await createStaplingContext({ certFile: c.certFile, ocspFile: file });
-      const status = candidate.status();
-      if (status.stapling) {
-        const old = c.stapling;
-        for (const server of this.#servers) candidate.attach(server);
-        c.stapling = candidate;
-        if (old) {
-          const counters = old.counters();
-          c.previous = { stapled: c.previous.stapled + counters.handshakesStapled, withoutStaple: c.previous.withoutStaple + counters.handshakesWithoutStaple };
-          await old.close();
-        }
-        return { ok: true, text: `${c.name}: ${describe(status)}`, certificate: c.name, status, refusal: null };
-      }
-      await candidate.close();
-      const why = status.lastRefusal ?? { code: 'ERR_OCSP_NOT_YET_VALID', message: 'the response is not valid yet' };
-      // Prefer the refusal of the certificate the response is about.
-      if (refusal === null || (refusal.code === 'ERR_OCSP_CERTID_MISMATCH' && why.code !== 'ERR_OCSP_CERTID_MISMATCH')) {
-        refusal = { certificate: c, code: why.code, message: why.message };
+      const context = await this.#stapling(c);
+      try {
+        if (bytes) context.verify(bytes);
+        target = c;
+        break;
+      } catch (err) {
+        // Prefer the certificate the response is about: anything but a CertID mismatch names it.
+        if ((err as { code?: string }).code !== 'ERR_OCSP_CERTID_MISMATCH') target = c;
       }
     }
-    const r = refusal!;
-    const current = r.certificate.stapling?.status() ?? null;
-    return {
-      ok: false,
-      text: `${r.certificate.name}: refused ${r.code}: ${r.message}; ${keeps(current)}`,
-      certificate: r.certificate.name,
-      status: current,
-      refusal: { code: r.code, message: r.message },
-    };
+    const context = await this.#stapling(target);
+    try {
+      const status = await context.reload({ ocspFile: file });
+      return { ok: true, text: `${target.name}: ${describe(status)}`, certificate: target.name, status, refusal: null };
+    } catch (err) {
+      const { code, message } = err as { code: string; message: string };
+      const status = context.status();
+      return { ok: false, text: `${target.name}: refused ${code}: ${message}; ${keeps(status)}`, certificate: target.name, status, refusal: { code, message } };
+    }
+  }
+
+  /** The certificate's context; one without an OCSP file yet gets one (it staples nothing until a file passes). */
+  async #stapling(c: Certificate): Promise<StaplingContext> {
+    if (!c.stapling) {
+      c.stapling = await createStaplingContext({ certFile: c.certFile, ocspFile: `${c.certFile}.ocsp` });
+      for (const server of this.#servers) c.stapling.attach(server);
+    }
+    return c.stapling;
   }
 
   /** Closes every StaplingContext (timers), for a clean exit. */
