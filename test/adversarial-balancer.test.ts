@@ -11,8 +11,9 @@ import http from 'node:http';
 import net from 'node:net';
 import { afterEach, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { Backend, get, startBackends, startBalancer, waitFor, type BalancerProcess } from './fixtures/balancer.js';
+import { Backend, get, handshake as tlsHandshake, startBackends, startBalancer, waitFor, type BalancerProcess } from './fixtures/balancer.js';
 import { envInt } from './fixtures/mutate.js';
+import { makePki } from './fixtures/pki.js';
 
 const SEED = envInt('BALANCER_SEED', 20261124);
 const GARBAGE = envInt('BALANCER_GARBAGE', 300);
@@ -166,6 +167,49 @@ describe('balancer: idle clients and floods beyond -x', () => {
     for (const s of idlers) s.destroy();
     await waitFor(async () => /connections: 0 active/.test((await balancer.command('status')).text), 10_000, 'idle clients to be gone');
     await stillServing(balancer);
+  });
+});
+
+describe('balancer: slowloris on the TLS port', () => {
+  it('gives the -x slot back at once when a client connects and hangs up before its handshake (it kept it until handshakeTimeout)', async () => {
+    const pki = makePki();
+    try {
+      const { balancer } = await setup(['-E', pki.leaf.chain, '-K', pki.leaf.key, '--ocsp', pki.file(pki.respond()), '-x', '10']);
+      // Ten clients that connect, send nothing and half-close: scanners and health checks do this.
+      await Promise.all(Array.from({ length: 10 }, () => new Promise<void>((resolve, reject) => {
+        const s = net.connect({ host: '127.0.0.1', port: balancer.port }, () => s.end(() => resolve()));
+        s.on('error', reject);
+        running.sockets.push(s);
+      })));
+      // Bounded wait well under the 30 s handshakeTimeout, which freed the slots before the fix.
+      await waitFor(async () => /connections: 0 active/.test((await balancer.command('status')).text), 10_000, 'the ten slots to be free');
+      const { staple } = await tlsHandshake(balancer.port, readFileSync(pki.root.cert));
+      assert.ok(staple, 'an eleventh client gets in, with its staple');
+    } finally {
+      pki.remove();
+    }
+  });
+
+  it('200 idle connections and 50 stalled ClientHellos do not stop stapled handshakes for everyone else', async (t) => {
+    const pki = makePki();
+    try {
+      const good = pki.respond();
+      const { balancer } = await setup(['-E', pki.leaf.chain, '-K', pki.leaf.key, '--ocsp', pki.file(good), '-x', '300']);
+      const idlers = await Promise.all(Array.from({ length: 200 }, () => idle(balancer.port)));
+      const stalled = await Promise.all(Array.from({ length: 50 }, () => idle(balancer.port)));
+      // The first bytes of a TLS record announcing a 512-byte ClientHello, and then nothing.
+      for (const s of stalled) s.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]));
+      await waitFor(async () => /connections: 250 active/.test((await balancer.command('status')).text), 10_000, '250 held connections');
+      const ca = readFileSync(pki.root.cert);
+      const results = await Promise.all(Array.from({ length: 40 }, () => tlsHandshake(balancer.port, ca)));
+      t.diagnostic(`stapled handshakes while 250 connections were held: ${results.filter((r) => r.staple?.equals(good)).length} of ${results.length}`);
+      for (const r of results) assert.ok(r.staple?.equals(good), 'every handshake got the staple');
+      for (const s of [...idlers, ...stalled]) s.destroy();
+      await waitFor(async () => /connections: 0 active/.test((await balancer.command('status')).text), 10_000, 'held connections to be gone');
+      assert.equal(balancer.child.exitCode, null);
+    } finally {
+      pki.remove();
+    }
   });
 });
 

@@ -91,10 +91,16 @@ export class Balancer {
       options.trackingSec,
     );
     if (certificates) {
-      // allowHalfOpen: a client that half-closes (sends its request, then FIN) still gets the answer.
-      // handshakeTimeout: a client that connects and never finishes its handshake (or hangs up
-      // half-way) gives its -x slot back after 30 s rather than Node's default 120 s.
-      const server = tls.createServer({ ...certificates.serverOptions(), allowHalfOpen: true, handshakeTimeout: 30_000 }, (socket) => this.#onClient(socket));
+      // allowHalfOpen only once the handshake is done: a client that half-closes (sends its
+      // request, then FIN) still gets the answer, while a FIN before the handshake ends the
+      // connection at once. Set on the server, it kept such connections (and their -x slot)
+      // until handshakeTimeout (found by test/adversarial-balancer.test.ts).
+      // handshakeTimeout: a client that connects and never finishes its handshake gives its
+      // -x slot back after 30 s rather than Node's default 120 s.
+      const server = tls.createServer({ ...certificates.serverOptions(), handshakeTimeout: 30_000 }, (socket) => {
+        socket.allowHalfOpen = true;
+        this.#onClient(socket);
+      });
       certificates.attach(server);
       // Handshake failures (scanners, clients that hang up, connections over -x) are routine.
       server.on('tlsClientError', (_err, socket) => socket.destroy());
