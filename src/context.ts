@@ -290,7 +290,8 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
       stapling: this.stapleNow() !== null,
       certFile: this.#options.certFile,
       ocspFile: this.#options.ocspFile,
-      subject: leaf.x509.subject.replace(/\n/g, ', '),
+      // ?? '': Node gives undefined for an empty subject Name (valid with a critical SAN).
+      subject: (leaf.x509.subject ?? '').replace(/\n/g, ', '),
       serial: leaf.x509.serialNumber.toUpperCase(),
       mustStaple: leaf.mustStaple,
       certStatus: verified?.single.certStatus ?? null,
@@ -300,7 +301,7 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
       validUntil: date(loaded?.validUntil),
       signedBy: verified?.signedBy ?? null,
       certIdHash: verified?.single.certId.hash ?? null,
-      responder: verified?.responder ? verified.responder.x509.subject.replace(/\n/g, ', ') : null,
+      responder: verified?.responder ? (verified.responder.x509.subject ?? '').replace(/\n/g, ', ') : null,
       bytes: loaded ? loaded.bytes.length : null,
       loadedAt: date(loaded?.loadedAt),
       lastRefusal: this.#lastRefusal,

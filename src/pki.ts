@@ -165,7 +165,7 @@ export async function loadCertificateChain(certFile: string, issuerFile?: string
   const issuer = candidates.find((c) => issued(c, leaf!));
   if (!issuer) {
     throw new StaplingError('ERR_ISSUER_NOT_FOUND', "the certificate's issuer was not found", {
-      expected: `a certificate for "${leaf!.x509.issuer.replace(/\n/g, ', ')}" that signed the leaf, after the leaf in the certificate file or in issuerFile`,
+      expected: `a certificate for "${(leaf!.x509.issuer ?? '').replace(/\n/g, ', ')}" that signed the leaf, after the leaf in the certificate file or in issuerFile`,
       found: candidates.length === 0 ? 'no other certificate' : `${candidates.length} other certificate(s), none of which signed the leaf`,
       file: certFile,
     });

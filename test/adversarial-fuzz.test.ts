@@ -15,7 +15,9 @@
  * A failing case found once is kept in test/fixtures/regressions/fuzz.json and replayed here.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:tls';
@@ -25,6 +27,7 @@ import { createStaplingContext, StaplingError, type StaplingContext } from '../s
 import { verifyOcspResponse } from '../src/ocsp/verify.js';
 import { loadCertificateChain, type CertificateChain } from '../src/pki.js';
 import { envInt, mutateAll, mutationArb, readTree, writeTree, type Mutation, type Tlv } from './fixtures/mutate.js';
+import { cli } from './fixtures/cli.js';
 import { handshake } from './fixtures/client.js';
 import { makePki, opensslAccepts, type Issued, type Pki } from './fixtures/pki.js';
 
@@ -257,6 +260,85 @@ describe('regressions found by fuzzing', () => {
     });
     assert.equal(opensslAccepts(pki, bytes), false, 'openssl refuses it');
     refusedAsMalformed(bytes);
+  });
+
+  it('refuses with a StaplingError a delegated response whose responder certificate has an empty subject (it threw a TypeError)', () => {
+    const bytes = edited(seeds[3]!.bytes, (tree) => {
+      nodeAt(tree, [...FIRST_CARRIED_CERT, 0, 5]).children = []; // tbsCertificate > subject: an empty Name
+    });
+    assert.equal(opensslAccepts(pki, bytes), false, 'openssl refuses it');
+    const outcome = verdict(bytes, pki.leaf);
+    assert.equal(outcome.accepted, false);
+  });
+
+  it('ocsp-stapler inspect describes a response carrying a certificate with an empty subject (it crashed with a TypeError)', async () => {
+    const bytes = edited(seeds[3]!.bytes, (tree) => {
+      nodeAt(tree, [...FIRST_CARRIED_CERT, 0, 5]).children = [];
+    });
+    const result = await cli(['inspect', pki.file(bytes)]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /\[0\] subject \n/);
+  });
+
+  /** A leaf of pki.ca with an empty subject Name and a critical SAN (RFC 5280 4.1.2.6), and a good response for it. */
+  let nameless: { issued: Issued; bytes: Buffer } | undefined;
+  function namelessLeaf(): { issued: Issued; bytes: Buffer } {
+    if (nameless) return nameless;
+    const dir = pki.dir;
+    const key = join(dir, 'empty-subject.key');
+    const csr = join(dir, 'empty-subject.csr');
+    const cert = join(dir, 'empty-subject.pem');
+    const ext = join(dir, 'empty-subject.cnf');
+    writeFileSync(ext, 'subjectAltName = critical, DNS:localhost\nbasicConstraints = CA:FALSE\n');
+    execFileSync('openssl', ['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-subj', '/', '-out', csr], { stdio: 'ignore' });
+    execFileSync('openssl', ['x509', '-req', '-in', csr, '-CA', pki.ca.cert, '-CAkey', pki.ca.key, '-set_serial', '0x5AB1EC7', '-days', '30', '-extfile', ext, '-out', cert], { stdio: 'ignore' });
+    const chain = join(dir, 'empty-subject.chain.pem');
+    writeFileSync(chain, readFileSync(cert, 'utf8') + readFileSync(pki.ca.cert, 'utf8'));
+    const issued: Issued = { name: 'empty-subject', cert, key, chain, serial: '05AB1EC7' };
+    const bytes = pki.respond({ certs: [issued], status: 'good' });
+    assert.ok(opensslAccepts(pki, bytes, issued), 'openssl accepts the response');
+    nameless = { issued, bytes };
+    return nameless;
+  }
+
+  it('ocsp-stapler fetch works for a server certificate with an empty subject (it crashed with a TypeError)', async () => {
+    const { issued, bytes } = namelessLeaf();
+    const server = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(200, { 'Content-Type': 'application/ocsp-response' }).end(bytes));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const out = join(pki.dir, 'nameless.ocsp');
+      const result = await cli(['fetch', '--cert', issued.chain, '--url', `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, '--out', out]);
+      assert.equal(result.code, 0, result.stdout + result.stderr);
+      assert.ok(readFileSync(out).equals(bytes));
+    } finally {
+      server.close();
+    }
+  });
+
+  it('staples for, and reports on, a server certificate with an empty subject and a critical SAN (status() threw a TypeError)', async () => {
+    const { issued, bytes } = namelessLeaf();
+    const chain = issued.chain;
+    const ctx = await createStaplingContext({ certFile: chain, ocspFile: pki.file(bytes) });
+    try {
+      const status = ctx.status();
+      assert.equal(status.subject, '');
+      assert.equal(status.stapling, true, JSON.stringify(status.lastRefusal));
+      assert.ok(ctx.stapleNow()?.equals(bytes));
+    } finally {
+      await ctx.close();
+    }
+  });
+
+  it('rejects a leaf whose issuer Name is empty, and no issuer given, with ERR_ISSUER_NOT_FOUND (it threw a TypeError)', async () => {
+    const dir = pki.dir;
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'nameless-ca.key'), '-out', join(dir, 'nameless-ca.pem'), '-subj', '/', '-days', '30',
+      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'subjectAltName=critical,DNS:ca.invalid'], { stdio: 'ignore' });
+    execFileSync('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'nameless-leaf.key'), '-subj', '/CN=localhost', '-out', join(dir, 'nameless-leaf.csr')], { stdio: 'ignore' });
+    execFileSync('openssl', ['x509', '-req', '-in', join(dir, 'nameless-leaf.csr'), '-CA', join(dir, 'nameless-ca.pem'), '-CAkey', join(dir, 'nameless-ca.key'), '-set_serial', '7', '-days', '30', '-out', join(dir, 'nameless-leaf.pem')], { stdio: 'ignore' });
+    await assert.rejects(createStaplingContext({ certFile: join(dir, 'nameless-leaf.pem'), ocspFile: join(dir, 'none.ocsp') }), (err: unknown) => err instanceof StaplingError && err.code === 'ERR_ISSUER_NOT_FOUND');
   });
 
   it('refuses a CertID hashAlgorithm with a third field', () => {

@@ -81,8 +81,9 @@ export function inspect(response: OcspResponse, now: number): Inspection {
     try {
       const cert = readCertificate(der);
       return {
-        subject: cert.x509.subject.replace(/\n/g, ', '),
-        issuer: cert.x509.issuer.replace(/\n/g, ', '),
+        // ?? '': Node gives undefined for an empty Name.
+        subject: (cert.x509.subject ?? '').replace(/\n/g, ', '),
+        issuer: (cert.x509.issuer ?? '').replace(/\n/g, ', '),
         serial: cert.x509.serialNumber.toUpperCase(),
         notBefore: cert.notBefore.toISOString(),
         notAfter: cert.notAfter.toISOString(),

@@ -167,7 +167,7 @@ async function fetchCommand(values: Values, positionals: string[], output: Outpu
   const json = values.json === true;
 
   const { leaf, issuer } = await loadCertificateChain(certFile, values.issuer);
-  const subject = leaf.x509.subject.replace(/\n/g, ', ');
+  const subject = (leaf.x509.subject ?? '').replace(/\n/g, ', '); // undefined for an empty Name
   let fetched;
   try {
     fetched = await fetchOcspResponse({

@@ -267,6 +267,7 @@ function describeResponderId(response: OcspResponse): string {
   return 'byKey' in id ? `byKey ${id.byKey.toString('hex')}` : 'byName (a name no candidate has)';
 }
 
-function oneLine(name: string): string {
-  return name.replace(/\n/g, ', ');
+function oneLine(name: string | undefined): string {
+  // Node gives undefined, not '', for an empty Name (allowed with a critical SAN; found by fuzzing).
+  return (name ?? '').replace(/\n/g, ', ');
 }
