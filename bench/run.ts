@@ -1,12 +1,16 @@
 // npm run bench [-- NAME ...]: runs every benchmark, or the ones named, in this order.
+import { main as balancer } from './balancer.js';
 import { main as handshake } from './handshake.js';
 import { main as listener } from './listener.js';
 import { main as registry } from './registry.js';
+import { main as reload } from './reload.js';
 
 const BENCHMARKS: Record<string, (command: string) => Promise<void>> = {
   handshake,
   listener,
+  reload,
   registry,
+  balancer,
 };
 
 const names = process.argv.slice(2);

@@ -1,35 +1,56 @@
-// Full TLS handshakes in a loop, for bench/handshake.ts. No session reuse: every connection is
-// new and asks for a staple (status_request), as browsers do.
-// Message in: { port, version, concurrency, warmMs, ms }. Reply: { handshakes, stapled, errors, seconds }.
+// New TLS connections in a loop, for bench/handshake.ts and bench/balancer.ts. No session
+// reuse: every connection is a full handshake asking for a staple (status_request), as browsers do.
+// Message in: { port, version?, request?, concurrency, warmMs, ms }. Reply: { handshakes, stapled, errors, seconds }.
+// With `request`, each connection sends one HTTP/1.1 request (Connection: close) and counts only
+// when a 200 response comes back.
 import tls from 'node:tls';
 
 interface Run {
   port: number;
-  version: 'TLSv1.2' | 'TLSv1.3';
+  version?: tls.SecureVersion;
+  request?: boolean;
   concurrency: number;
   warmMs: number;
   ms: number;
 }
 
-function handshake(port: number, version: tls.SecureVersion): Promise<{ ok: boolean; stapled: boolean }> {
+const REQUEST = 'GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n';
+
+function connection(r: Run): Promise<{ ok: boolean; stapled: boolean }> {
   return new Promise((resolve) => {
     let stapled = false;
+    let ok = false;
+    let head = '';
     // requestOCSP is a TLSSocket option that @types/node leaves out of ConnectionOptions.
-    const options: tls.ConnectionOptions & { requestOCSP: boolean } = { host: '127.0.0.1', port, requestOCSP: true, rejectUnauthorized: false, minVersion: version, maxVersion: version };
+    const options: tls.ConnectionOptions & { requestOCSP: boolean } = { host: '127.0.0.1', port: r.port, requestOCSP: true, rejectUnauthorized: false };
+    if (r.version) {
+      options.minVersion = r.version;
+      options.maxVersion = r.version;
+    }
     const socket = tls.connect(options);
+    const timer = setTimeout(() => socket.destroy(), 10_000);
     socket.on('OCSPResponse', (response?: Buffer | null) => {
       stapled = response != null && response.length > 0;
     });
-    let ok = false;
     // Wait for the server to close: with TLS 1.3 the server only finishes its side after the
     // client's Finished, so destroying at once would cut handshakes the server never completes.
     socket.once('secureConnect', () => {
-      ok = true;
-      socket.end();
+      if (r.request) socket.write(REQUEST);
+      else {
+        ok = true;
+        socket.end();
+      }
     });
-    socket.on('data', () => undefined);
+    socket.on('data', (chunk: Buffer) => {
+      if (!r.request || head.length >= 12) return;
+      head += chunk.toString('latin1');
+      ok = head.startsWith('HTTP/1.1 200');
+    });
     socket.once('error', () => socket.destroy());
-    socket.once('close', () => resolve({ ok, stapled }));
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve({ ok, stapled });
+    });
   });
 }
 
@@ -42,7 +63,7 @@ async function run(r: Run) {
   let errors = 0;
   const loop = async () => {
     while (performance.now() < until) {
-      const result = await handshake(r.port, r.version);
+      const result = await connection(r);
       const now = performance.now();
       if (now < from || now > until) continue;
       if (result.ok) handshakes++;
