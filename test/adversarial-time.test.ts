@@ -111,6 +111,34 @@ describe('clock jumps', () => {
   });
 });
 
+describe('a response valid for one second', () => {
+  it('with the injected clock loaded at nextUpdate − 1 s: stapled in each of the 1,000 ms, never from nextUpdate on; expiring, then expired', { timeout: 30_000 }, async () => {
+    const bytes = pki.respond({ validMinutes: 1 });
+    const { nextUpdate } = windowOf(bytes);
+    let clock = nextUpdate - 1000;
+    const ctx = await createStaplingContext({ certFile: pki.leaf.chain, ocspFile: pki.file(bytes), now: () => clock });
+    const expiring = new Promise<void>((resolve) => ctx.once('expiring', () => resolve()));
+    const expired = new Promise<number>((resolve) => ctx.once('expired', () => resolve(clock)));
+    // The context's timers are unref'd (they never keep a server alive): hold the loop open here.
+    const hold = setInterval(() => undefined, 1000);
+    await expiring; // at once: one second left is within the one-hour margin
+    let stapled = 0;
+    for (; clock < nextUpdate; clock++) if (ctx.stapleNow()?.equals(bytes)) stapled++;
+    assert.equal(stapled, 1000, 'stapled at every millisecond of its last second');
+    for (const late of [0, 1, 1000, 60_000]) {
+      clock = nextUpdate + late;
+      assert.equal(ctx.stapleNow(), null, `nothing at nextUpdate + ${late} ms`);
+    }
+    clock = nextUpdate;
+    try {
+      assert.ok((await expired) >= nextUpdate, "'expired' once the clock has reached nextUpdate");
+    } finally {
+      clearInterval(hold);
+      await ctx.close();
+    }
+  });
+});
+
 describe('nextUpdate passes under handshake load', () => {
   it(`a response with about two seconds left, a real server and ${LOAD_CLIENTS} Node clients: not one staple is sent once nextUpdate has passed`, async (t) => {
     // openssl ocsp -nmin counts in minutes: sign 58 s in the past for one minute, leaving about 2 s.
