@@ -114,7 +114,7 @@ Three Node server processes with the same certificate and key (\`tls.createServe
 can do, \`server.on('OCSPRequest', (c, i, cb) => cb(null, sameBuffer))\` (no checks at all);
 **library** staples with \`createStaplingContext(...).attach(server)\`. ${CLIENT_PROCESSES} Node
 client processes with ${CONCURRENCY} connections each; every connection is a full handshake (no
-session reuse) asking for a staple (\`requestOCSP\`), closed right after the handshake. ${ROUNDS}
+session reuse) asking for a staple (\`requestOCSP\`), closed by the server right after the handshake. ${ROUNDS}
 rounds of ${WINDOW_MS / 1000} s per variant (after ${WARM_MS} ms of warm-up, and one uncounted
 round for the JIT), the order rotated every round; ratios are taken within a round. Clients and servers share the cores, so absolute
 rates are below what a server alone would do; the ratios are the figures. Target:
