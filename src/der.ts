@@ -151,6 +151,16 @@ function checkPrimitive(buf: Uint8Array, tag: number, start: number, end: number
     case TAG.UTC_TIME:
       timeFrom(buf, { tag, start, contentStart: start, end, children: [] });
       return;
+    // The rest were found by fuzzing: OpenSSL refuses them, e.g. as AlgorithmIdentifier parameters.
+    case 0x10: // SEQUENCE and SET in primitive form (X.690 8.9.1, 8.11.1)
+    case 0x11:
+      throw new DerError('primitive form of SEQUENCE or SET', start);
+    case 0x1c: // UniversalString: 4 bytes a character
+      if (length % 4 !== 0) throw new DerError('UniversalString length is not a multiple of 4', start);
+      return;
+    case 0x1e: // BMPString: 2 bytes a character
+      if (length % 2 !== 0) throw new DerError('BMPString length is not a multiple of 2', start);
+      return;
     default:
       return;
   }
