@@ -8,7 +8,7 @@ const WINDOW_MS = 500;
 const WARM_MS = 150;
 const CLIENT_PROCESSES = 2;
 const CONCURRENCY = 8; // per client process
-const VARIANTS = ['plain', 'bare', 'library'] as const;
+const VARIANTS = ['plain', 'empty', 'bare', 'library'] as const;
 type Variant = (typeof VARIANTS)[number];
 
 interface Counts {
@@ -60,19 +60,20 @@ export async function main(command: string): Promise<void> {
         const { child, ready } = await startChild<{ port: number; stapling: boolean }>('tls-server.ts', { certFile: pki.certFile, keyFile: pki.keyFile, ocspFile: pki.ocspFile, variant });
         servers.push(child);
         children.push(child);
-        if (ready.stapling !== (variant !== 'plain')) throw new Error(`the ${keyType} ${variant} server: stapling=${ready.stapling}`);
+        if (ready.stapling !== (variant === 'bare' || variant === 'library')) throw new Error(`the ${keyType} ${variant} server: stapling=${ready.stapling}`);
         ports[variant] = ready.port;
         byVariant[variant] = child;
       }
       for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
-        const rates: Record<Variant, number[]> = { plain: [], bare: [], library: [] };
-        const cpu: Record<Variant, number[]> = { plain: [], bare: [], library: [] };
+        const rates: Record<Variant, number[]> = { plain: [], empty: [], bare: [], library: [] };
+        const cpu: Record<Variant, number[]> = { plain: [], empty: [], bare: [], library: [] };
         const vsPlain: number[] = [];
         const vsBare: number[] = [];
         const cpuVsPlain: number[] = [];
         const cpuVsBare: number[] = [];
-        const stapled: Record<Variant, number> = { plain: 0, bare: 0, library: 0 };
-        const total: Record<Variant, number> = { plain: 0, bare: 0, library: 0 };
+        const cpuEmptyVsPlain: number[] = [];
+        const stapled: Record<Variant, number> = { plain: 0, empty: 0, bare: 0, library: 0 };
+        const total: Record<Variant, number> = { plain: 0, empty: 0, bare: 0, library: 0 };
         let errors = 0;
         // One uncounted round first: JIT warm-up of fresh processes.
         for (const variant of VARIANTS) await measure(clients, byVariant[variant], ports[variant], version);
@@ -92,15 +93,16 @@ export async function main(command: string): Promise<void> {
           // Throughput a saturated server would reach is inversely proportional to its CPU per handshake.
           cpuVsPlain.push(got.plain.cpuPerHandshake / got.library.cpuPerHandshake);
           cpuVsBare.push(got.bare.cpuPerHandshake / got.library.cpuPerHandshake);
+          cpuEmptyVsPlain.push(got.plain.cpuPerHandshake / got.empty.cpuPerHandshake);
           vsPlain.push(got.library.handshakes / got.plain.handshakes);
           vsBare.push(got.library.handshakes / got.bare.handshakes);
           process.stdout.write(`handshake ${keyType} ${version} round ${round + 1}/${ROUNDS}: ${VARIANTS.map((v) => `${v} ${num(got[v].handshakes / got[v].seconds)}/s ${num(got[v].cpuPerHandshake)} µs`).join(', ')}\n`);
         }
         const share = (v: Variant) => `${num((stapled[v] / Math.max(1, total[v])) * 100, 1)} %`;
         const key = keyType === 'ec' ? 'ECDSA P-256' : 'RSA-2048';
-        cpuRows.push(`| ${key} | ${version.replace('TLSv', '')} | ${medianRange(spread(cpu.plain))} | ${medianRange(spread(cpu.bare))} | ${medianRange(spread(cpu.library))} | ${ratioCell(cpuVsPlain)} | ${ratioCell(cpuVsBare)} |`);
+        cpuRows.push(`| ${key} | ${version.replace('TLSv', '')} | ${medianRange(spread(cpu.plain))} | ${medianRange(spread(cpu.empty))} | ${medianRange(spread(cpu.bare))} | ${medianRange(spread(cpu.library))} | ${ratioCell(cpuVsPlain)} | ${ratioCell(cpuEmptyVsPlain)} | ${ratioCell(cpuVsBare)} |`);
         rows.push(
-          `| ${keyType === 'ec' ? 'ECDSA P-256' : 'RSA-2048'} | ${version.replace('TLSv', '')} | ${medianRange(spread(rates.plain))} | ${medianRange(spread(rates.bare))} | ${medianRange(spread(rates.library))} | ${ratioCell(vsPlain)} | ${ratioCell(vsBare)} | ${share('plain')} / ${share('bare')} / ${share('library')} | ${errors} |`,
+          `| ${key} | ${version.replace('TLSv', '')} | ${medianRange(spread(rates.plain))} | ${medianRange(spread(rates.empty))} | ${medianRange(spread(rates.bare))} | ${medianRange(spread(rates.library))} | ${ratioCell(vsPlain)} | ${ratioCell(vsBare)} | ${share('plain')} / ${share('empty')} / ${share('bare')} / ${share('library')} | ${errors} |`,
         );
       }
       for (const server of servers) await server.stop();
@@ -109,8 +111,10 @@ export async function main(command: string): Promise<void> {
     for (const c of children) await c.stop();
   }
   await report('1. Full TLS handshakes per second, with and without stapling', command, startedLoad, `
-Three Node server processes with the same certificate and key (\`tls.createServer\`):
-**plain** has no OCSPRequest listener (no staple); **bare** staples with the least a Node server
+Four Node server processes with the same certificate and key (\`tls.createServer\`):
+**plain** has no OCSPRequest listener (no staple); **empty** has a listener that staples
+nothing, \`cb(null, null)\` (what Node charges for a JS listener inside the handshake, without
+the staple's bytes); **bare** staples with the least a Node server
 can do, \`server.on('OCSPRequest', (c, i, cb) => cb(null, sameBuffer))\` (no checks at all);
 **library** staples with \`createStaplingContext(...).attach(server)\`. ${CLIENT_PROCESSES} Node
 client processes with ${CONCURRENCY} connections each; every connection is a full handshake (no
@@ -123,16 +127,17 @@ stapling in Node at all (a JS listener called inside every handshake, and the st
 
 Handshakes per second seen by the clients:
 
-| key | TLS | plain, handshakes/s median (min–max) | bare | library | library / plain | library / bare | stapled (plain / bare / library) | failed handshakes |
-|---|---|---|---|---|---|---|---|---|
+| key | TLS | plain, handshakes/s median (min–max) | empty | bare | library | library / plain | library / bare | stapled (plain / empty / bare / library) | failed handshakes |
+|---|---|---|---|---|---|---|---|---|---|
 ${rows.join('\n')}
 
 Server CPU time (user + system, \`process.cpuUsage()\` in the server) per handshake it
 completed, in µs: less sensitive to other processes on the machine than the rate. The ratio
-is plain / library (or bare / library), i.e. the handshake rate a saturated server keeps:
+is plain / library (or plain / empty, bare / library), i.e. the handshake rate a saturated
+server keeps:
 
-| key | TLS | plain, µs/handshake | bare | library | rate kept vs plain | rate kept vs bare |
-|---|---|---|---|---|---|---|
+| key | TLS | plain, µs/handshake | empty | bare | library | library: rate kept vs plain | empty listener: rate kept vs plain | library: rate kept vs bare |
+|---|---|---|---|---|---|---|---|---|
 ${cpuRows.join('\n')}
 `);
 }
