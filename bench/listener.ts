@@ -9,6 +9,7 @@ import { machine, num, report, spread } from './lib/report.js';
 
 const ROUNDS = 10;
 const CALLS = 200_000;
+/** How many certificates the registry benchmarks use (issue 8: 10,000 on one server). */
 export const MANY = 10_000;
 
 /** What the registry child reports. */
