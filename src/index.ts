@@ -28,7 +28,7 @@ export type { CertId, CertIdHash, CertStatus, OcspResponse, ResponderId, Respons
 export { verifyOcspResponse } from './ocsp/verify.js';
 export type { SignedBy, VerifiedResponse, VerifyLimits } from './ocsp/verify.js';
 export { readCertificate, loadCertificateChain } from './pki.js';
-export type { CertificateChain, CertificateInfo } from './pki.js';
+export type { CertificateCache, CertificateChain, CertificateInfo } from './pki.js';
 export type { DispatcherCounters, OcspRequestListener, StapleSource } from './dispatch.js';
 export { fetchOcspResponse } from './fetch.js';
 export type { FetchOcspOptions, FetchedOcspResponse } from './fetch.js';

@@ -124,7 +124,13 @@ export function issued(issuer: CertificateInfo, cert: CertificateInfo): boolean 
   }
 }
 
-async function readCertificates(file: string, role: string): Promise<CertificateInfo[]> {
+/**
+ * Parsed chain certificates, by their base64 DER, shared between loads: a registry of 10,000
+ * certificates from one CA then holds one copy of the CA certificate instead of 10,000.
+ */
+export type CertificateCache = Map<string, CertificateInfo>;
+
+async function readCertificates(file: string, role: string, cache: CertificateCache | undefined): Promise<CertificateInfo[]> {
   let text: string;
   try {
     text = await readFile(file, 'latin1');
@@ -141,8 +147,14 @@ async function readCertificates(file: string, role: string): Promise<Certificate
     });
   }
   return ders.map((der, i) => {
+    // The first certificate of a certificate file is a leaf: unique, so never cached.
+    const key = cache && (i > 0 || role !== 'certificate') ? der.toString('base64') : undefined;
+    const known = key === undefined ? undefined : cache!.get(key);
+    if (known) return known;
     try {
-      return readCertificate(der);
+      const info = readCertificate(der);
+      if (key !== undefined) cache!.set(key, info);
+      return info;
     } catch (err) {
       const found = err instanceof DerError ? err.message : String(err);
       throw new StaplingError('ERR_CERT_PARSE', `certificate ${i + 1} of the ${role} file is not a valid X.509 certificate`, { found, file, cause: err });
@@ -152,16 +164,17 @@ async function readCertificates(file: string, role: string): Promise<Certificate
 
 /**
  * Reads `certFile` (PEM leaf, optionally followed by its chain) and finds the leaf's issuer:
- * first in the chain, else in `issuerFile`. The issuer must have signed the leaf.
+ * first in the chain, else in `issuerFile`. The issuer must have signed the leaf. With `cache`,
+ * chain and issuer certificates already parsed in earlier calls are reused.
  *
  * @example
  * ```ts
  * const { leaf, issuer } = await loadCertificateChain('site.pem'); // leaf followed by its chain
  * ```
  */
-export async function loadCertificateChain(certFile: string, issuerFile?: string): Promise<CertificateChain> {
-  const [leaf, ...chain] = await readCertificates(certFile, 'certificate');
-  const candidates = issuerFile ? [...chain, ...(await readCertificates(issuerFile, 'issuer'))] : chain;
+export async function loadCertificateChain(certFile: string, issuerFile?: string, cache?: CertificateCache): Promise<CertificateChain> {
+  const [leaf, ...chain] = await readCertificates(certFile, 'certificate', cache);
+  const candidates = issuerFile ? [...chain, ...(await readCertificates(issuerFile, 'issuer', cache))] : chain;
   const issuer = candidates.find((c) => issued(c, leaf!));
   if (!issuer) {
     throw new StaplingError('ERR_ISSUER_NOT_FOUND', "the certificate's issuer was not found", {

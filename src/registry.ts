@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Server as TlsServer } from 'node:tls';
 import { StaplingContext, type ReloadOptions, type StapleStatus, type StaplingContextOptions } from './context.js';
 import { StaplingError } from './errors.js';
-import { loadCertificateChain } from './pki.js';
+import { loadCertificateChain, type CertificateCache } from './pki.js';
 
 /** One certificate of a registry. */
 export interface RegistryEntry {
@@ -28,8 +28,8 @@ export interface StaplingRegistryOptions extends Omit<StaplingContextOptions, 'c
   entries?: readonly RegistryEntry[];
   /**
    * `eager` (default): every OCSP file is read and checked before the registry resolves.
-   * `lazy`: the registry resolves once the certificates are indexed; OCSP files load in the
-   * background (`ready` resolves when they all have). Handshakes before a certificate's file
+   * `lazy`: the registry resolves once the certificates are read and indexed (they are always
+   * read up front: a handshake must find its certificate); OCSP files load in the background (`ready` resolves when they all have). Handshakes before a certificate's file
    * has loaded get no staple; nothing is ever read inside a handshake.
    */
   load?: 'eager' | 'lazy';
@@ -70,6 +70,8 @@ export class StaplingRegistry extends EventEmitter<StaplingRegistryEvents> {
   readonly #contexts: StaplingContext[] = [];
   readonly #servers = new Set<TlsServer>();
   readonly #options: StaplingRegistryOptions;
+  /** One parsed copy of each CA certificate, whatever the number of leaves it issued. */
+  readonly #issuers: CertificateCache = new Map();
   /** Resolves when every OCSP file has been loaded once (at once for `load: 'eager'`). */
   ready: Promise<void> = Promise.resolve();
 
@@ -102,7 +104,7 @@ export class StaplingRegistry extends EventEmitter<StaplingRegistryEvents> {
 
   async #open(entry: RegistryEntry): Promise<StaplingContext> {
     const { dir: _dir, entries: _entries, load: _load, concurrency: _concurrency, ...checks } = this.#options;
-    const chain = await loadCertificateChain(entry.certFile, entry.issuerFile);
+    const chain = await loadCertificateChain(entry.certFile, entry.issuerFile, this.#issuers);
     const context = new StaplingContext({ ...checks, ...entry }, chain);
     context.on('reload', (s) => this.emit('reload', s, context));
     context.on('refused', (e) => this.emit('refused', e, context));

@@ -119,3 +119,15 @@ describe('cluster', () => {
     }
   });
 });
+
+describe('registry memory', () => {
+  it('keeps one parsed copy of a CA certificate shared by many leaves', async () => {
+    const dir = siteDir([['a', pki.leaf, pki.respond()], ['b', pki.leaf2, pki.respond({ certs: [pki.leaf2] })], ['c', pki.mustStaple, pki.respond({ certs: [pki.mustStaple] })]]);
+    const registry = await createStaplingRegistry({ dir });
+    const issuers = registry.contexts().map((c) => c.chain.issuer);
+    assert.equal(issuers.length, 3);
+    assert.ok(issuers.every((i) => i === issuers[0]), 'the same CertificateInfo object');
+    assert.deepEqual(registry.status().map((s) => s.stapling), [true, true, true]);
+    await registry.close();
+  });
+});
