@@ -8,7 +8,7 @@
  *   npm run test:long -- --fuzz-verify 200000  # one count raised
  *   npm run test:long -- --only fuzz,files     # some files only
  *
- * Every count has a flag: --fuzz-verify, --fuzz-random, --fuzz-reload, --files-storm,
+ * Every count has a flag: --fuzz-verify, --fuzz-random, --fuzz-reload, --fuzz-cert, --files-storm,
  * --files-race, --clock-steps, --load-clients, --fetch-mutants, --fetch-concurrent,
  * --balancer-garbage, --balancer-control-crowd, --balancer-flood, --balancer-concurrent,
  * --balancer-resets. Reports what each test saw (its diagnostics) and exits non-zero on failure.
@@ -23,6 +23,7 @@ const COUNTS = {
   'fuzz-verify': ['FUZZ_VERIFY_RUNS', 50_000],
   'fuzz-random': ['FUZZ_RANDOM_RUNS', 20_000],
   'fuzz-reload': ['FUZZ_RELOAD_RUNS', 3_000],
+  'fuzz-cert': ['FUZZ_CERT_RUNS', 3_000],
   'files-storm': ['FILES_STORM_STEPS', 3_000],
   'files-race': ['FILES_RACE_RELOADS', 3_000],
   'clock-steps': ['TIME_CLOCK_STEPS', 50_000],

@@ -16,6 +16,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -35,6 +36,7 @@ const SEED = envInt('FUZZ_SEED', 20261124);
 const VERIFY_RUNS = envInt('FUZZ_VERIFY_RUNS', 3000);
 const RANDOM_RUNS = envInt('FUZZ_RANDOM_RUNS', 1000);
 const RELOAD_RUNS = envInt('FUZZ_RELOAD_RUNS', 400);
+const CERT_RUNS = envInt('FUZZ_CERT_RUNS', 300);
 const LIMITS = { clockSkewMs: 300_000, maxAgeWithoutNextUpdateMs: 86_400_000, maxResponseBytes: 65_536 };
 
 interface Seed {
@@ -453,7 +455,43 @@ describe('fuzz: a live context, its reload and its OCSPRequest listener', () => 
 
   after(() => {
     server.close();
-    // One line the long script picks up for docs/RELIABILITY.md.
-    console.log(`FUZZ-TALLY ${JSON.stringify({ seed: SEED, verifyRuns: VERIFY_RUNS, randomRuns: RANDOM_RUNS, reloadRuns: RELOAD_RUNS, ...tally, codes: Object.fromEntries(tally.codes) })}`);
+  });
+});
+
+describe('fuzz: certificate files', () => {
+  it(`createStaplingContext resolves or rejects with an ERR_CERT_* / ERR_ISSUER_NOT_FOUND StaplingError for mutants of the leaf and of its CA in the PEM chain (${CERT_RUNS} files, seed ${SEED + 3})`, async (t) => {
+    const leafDer = new X509Certificate(readFileSync(pki.leaf.cert)).raw;
+    const caDer = new X509Certificate(readFileSync(pki.ca.cert)).raw;
+    const pem = (der: Buffer) => `-----BEGIN CERTIFICATE-----\n${der.toString('base64').replace(/.{64}/g, '$&\n')}\n-----END CERTIFICATE-----\n`;
+    const ocspFile = pki.file(seeds[0]!.bytes);
+    const file = join(pki.dir, 'fuzz-chain.pem');
+    const codes = new Map<string, number>();
+    let stapling = 0;
+    await holds(
+      fc.asyncProperty(fc.boolean(), fc.array(mutationArb, { minLength: 1, maxLength: 3 }), async (mutateLeaf, mutations) => {
+        const leaf = mutateLeaf ? mutateAll(leafDer, mutations) : leafDer;
+        const ca = mutateLeaf ? caDer : mutateAll(caDer, mutations);
+        writeFileSync(file, pem(leaf) + pem(ca));
+        let code = 'ok';
+        try {
+          const ctx = await createStaplingContext({ certFile: file, ocspFile });
+          // A context made from a mutant only staples what verifies for the certificate it holds.
+          const status = ctx.status();
+          if (status.stapling) {
+            stapling++;
+            assert.ok(ctx.certificate.equals(leaf));
+            verifyOcspResponse(seeds[0]!.bytes, ctx.chain.leaf, ctx.chain.issuer, { now: Date.now(), ...LIMITS });
+          }
+          await ctx.close();
+        } catch (err) {
+          assert.ok(err instanceof StaplingError, `createStaplingContext rejected with a non-StaplingError: ${String(err)}`);
+          assert.match(err.code, /^ERR_(CERT_PARSE|CERT_READ|ISSUER_NOT_FOUND)$/);
+          code = err.code;
+        }
+        codes.set(code, (codes.get(code) ?? 0) + 1);
+      }),
+      { seed: SEED + 3, numRuns: CERT_RUNS },
+    );
+    t.diagnostic(`${JSON.stringify(Object.fromEntries(codes))}; stapling after load: ${stapling}`);
   });
 });
