@@ -1,5 +1,6 @@
 import { createHash, X509Certificate } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { contentOf, decodeDer, DerError, encodingOf, expectTag, oidFrom, smallIntFrom, TAG, timeFrom, type DerNode } from './der.js';
 import { StaplingError } from './errors.js';
 import type { CertIdHash } from './ocsp/parse.js';
@@ -133,7 +134,7 @@ export type CertificateCache = Map<string, CertificateInfo>;
 async function readCertificates(file: string, role: string, cache: CertificateCache | undefined): Promise<CertificateInfo[]> {
   let text: string;
   try {
-    text = await readFile(file, 'latin1');
+    text = await readRegularFile(file);
   } catch (err) {
     const reason = (err as NodeJS.ErrnoException).code ?? String(err);
     throw new StaplingError('ERR_CERT_READ', `cannot read the ${role} file`, { found: reason, file, cause: err });
@@ -160,6 +161,26 @@ async function readCertificates(file: string, role: string, cache: CertificateCa
       throw new StaplingError('ERR_CERT_PARSE', `certificate ${i + 1} of the ${role} file is not a valid X.509 certificate`, { found, file, cause: err });
     }
   });
+}
+
+/**
+ * The text of a regular file. O_NONBLOCK: opening a FIFO would otherwise wait for a writer
+ * forever, holding one of libuv's few threads, and every later reload would queue behind it;
+ * a device such as /dev/zero would be read until memory runs out (found by the adversarial
+ * tests). Anything but a regular file fails with the code EISDIR or ENOTREG.
+ */
+async function readRegularFile(file: string): Promise<string> {
+  const handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const stat = await handle.stat();
+    if (!stat.isFile()) {
+      const code = stat.isDirectory() ? 'EISDIR' : 'ENOTREG';
+      throw Object.assign(new Error(`${file} is ${stat.isDirectory() ? 'a directory' : 'not a regular file'}`), { code });
+    }
+    return await handle.readFile('latin1');
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
 }
 
 /**

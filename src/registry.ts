@@ -180,6 +180,11 @@ export class StaplingRegistry extends EventEmitter<StaplingRegistryEvents> {
   async load(entries: readonly RegistryEntry[], mode: 'eager' | 'lazy'): Promise<void> {
     const concurrency = this.#options.concurrency ?? 16;
     const contexts = await mapLimit(entries, concurrency, (entry) => this.#open(entry));
+    // #open adds each context when its certificate has loaded, in no fixed order: keep the
+    // order the entries were given, so that status() and reloadAll() list them stably.
+    const loaded = new Set(contexts);
+    const earlier = this.#contexts.filter((c) => !loaded.has(c));
+    this.#contexts.splice(0, this.#contexts.length, ...earlier, ...contexts);
     const loading = mapLimit(contexts, concurrency, (c) => c.reload().catch(() => undefined)).then(() => undefined);
     if (mode === 'eager') await loading;
     this.ready = loading;

@@ -121,24 +121,13 @@ describe('balancer: control socket abuse', () => {
 
   it(`serves ${CONTROL_CROWD} control clients at once, while as many more hold idle control connections`, async (t) => {
     const { balancer } = await setup([]);
-    // Idle control clients, connected a batch at a time (each stays until destroyed or 10 s idle).
-    const idlers: net.Socket[] = [];
-    for (let i = 0; i < CONTROL_CROWD; i += 100) {
-      idlers.push(...(await Promise.all(
-        Array.from({ length: Math.min(100, CONTROL_CROWD - i) }, () => new Promise<net.Socket>((resolve, reject) => {
-          const s = net.connect({ path: balancer.control }, () => resolve(s));
-          s.on('error', reject);
-          running.sockets.push(s);
-        })),
-      )));
-    }
-    // All at once. A Unix socket's accept queue (Node's default backlog, 511) refuses the
-    // overflow with EAGAIN at connect: counted, and retried as a careful client would.
+    // A Unix socket's accept queue (Node's default backlog, 511) refuses the overflow with
+    // EAGAIN at connect: counted, and retried as a careful client would.
     let eagain = 0;
-    const command = async (line: string) => {
+    const retryOnEagain = async <T>(attempt: () => Promise<T>): Promise<T> => {
       for (;;) {
         try {
-          return await balancer.command(line);
+          return await attempt();
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
           eagain++;
@@ -146,6 +135,18 @@ describe('balancer: control socket abuse', () => {
         }
       }
     };
+    // Idle control clients, connected a batch at a time (each stays until destroyed or 10 s idle).
+    const idlers: net.Socket[] = [];
+    for (let i = 0; i < CONTROL_CROWD; i += 100) {
+      idlers.push(...(await Promise.all(
+        Array.from({ length: Math.min(100, CONTROL_CROWD - i) }, () => retryOnEagain(() => new Promise<net.Socket>((resolve, reject) => {
+          const s = net.connect({ path: balancer.control }, () => resolve(s));
+          s.on('error', reject);
+          running.sockets.push(s);
+        }))),
+      )));
+    }
+    const command = (line: string) => retryOnEagain(() => balancer.command(line));
     const replies = await Promise.all(Array.from({ length: CONTROL_CROWD }, (_, i) => command(i % 2 ? 'status' : 'servers')));
     t.diagnostic(`${CONTROL_CROWD} concurrent commands with ${idlers.length} idle control connections open: ${replies.filter((r) => r.ok).length} answered ok; ${eagain} connects refused with EAGAIN (accept queue full) and retried`);
     assert.equal(replies.filter((r) => r.ok).length, CONTROL_CROWD);

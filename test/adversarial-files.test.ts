@@ -7,11 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { createStaplingContext, StaplingError, type StaplingContext } from '../src/index.js';
+import { createStaplingContext, createStaplingRegistry, StaplingError, type StaplingContext } from '../src/index.js';
 import { envInt } from './fixtures/mutate.js';
 import { makePki, type Pki } from './fixtures/pki.js';
 
@@ -38,8 +38,8 @@ function freshDir(): string {
   return dir;
 }
 
-async function stapledContext(file: string): Promise<StaplingContext> {
-  const ctx = await createStaplingContext({ certFile: pki.leaf.chain, ocspFile: file });
+async function stapledContext(file: string, ocspFile?: string): Promise<StaplingContext> {
+  const ctx = ocspFile ? await createStaplingContext({ certFile: file, ocspFile }) : await createStaplingContext({ certFile: pki.leaf.chain, ocspFile: file });
   assert.equal(ctx.status().stapling, true, JSON.stringify(ctx.status().lastRefusal));
   return ctx;
 }
@@ -218,6 +218,62 @@ describe('an unreadable file', () => {
     }).toString();
     const result = JSON.parse(out.trim().split('\n').pop()!) as { uid: number; before: boolean; code: string; after: number | null };
     assert.deepEqual(result, { uid: 65534, before: true, code: 'ERR_OCSP_FILE_READ EACCES', after: good.length });
+  });
+});
+
+describe('the certificate file turned into a special file', () => {
+  // Before the fix, reading it blocked forever (FIFO) or until memory ran out (/dev/zero), and
+  // every later reload queued behind that one. Test timeouts turn a hang into a failure.
+  const specials: Array<[string, (f: string) => void, RegExp]> = [
+    ['a FIFO', (f) => execFileSync('mkfifo', [f]), /ENOTREG/],
+    ['a symlink to /dev/zero', (f) => symlinkSync('/dev/zero', f), /ENOTREG/],
+    ['a directory', (f) => mkdirSync(f), /EISDIR/],
+  ];
+  for (const [name, make, found] of specials) {
+    it(`reload({ certificate: true }) refuses ${name} with ERR_CERT_READ at once, keeps certificate and staple, and later reloads still run`, { timeout: 20_000 }, async () => {
+      const dir = freshDir();
+      const certFile = join(dir, 'site.pem');
+      writeFileSync(certFile, readFileSync(pki.leaf.chain));
+      const ocspFile = join(dir, 'site.pem.ocsp');
+      writeFileSync(ocspFile, good);
+      const ctx = await stapledContext(certFile, ocspFile);
+      const before = ctx.certificate;
+      unlinkSync(certFile);
+      make(certFile);
+      await assert.rejects(ctx.reload({ certificate: true }), (err: unknown) => err instanceof StaplingError && err.code === 'ERR_CERT_READ' && found.test(err.message));
+      assert.ok(ctx.certificate.equals(before));
+      assert.ok(ctx.stapleNow()!.equals(good));
+      writeFileSync(ocspFile, good2);
+      assert.equal(await reloadOutcome(ctx), 'ok', 'the next reload is not stuck behind the refused one');
+      await ctx.close();
+    });
+
+    it(`createStaplingContext rejects ${name} as certFile with ERR_CERT_READ instead of hanging`, { timeout: 20_000 }, async () => {
+      const certFile = join(freshDir(), 'site.pem');
+      make(certFile);
+      await assert.rejects(createStaplingContext({ certFile, ocspFile: pki.file(good) }), (err: unknown) => err instanceof StaplingError && err.code === 'ERR_CERT_READ');
+    });
+  }
+});
+
+describe('a slow certificate file in a registry', () => {
+  it('does not reorder the registry: status() lists entries in the order given, whatever loads first', async () => {
+    const dir = freshDir();
+    const slow = join(dir, 'slow.pem');
+    // PEM readers skip text between blocks: 8 MB of it makes this certificate load last.
+    writeFileSync(slow, readFileSync(pki.leaf.chain, 'utf8') + '#'.repeat(8 * 1024 * 1024));
+    const entries = [
+      { certFile: slow, ocspFile: pki.file(good) },
+      { certFile: pki.leaf2.chain, ocspFile: join(dir, 'missing.ocsp') },
+      { certFile: pki.ecLeaf.chain, ocspFile: join(dir, 'missing-too.ocsp') },
+    ];
+    const registry = await createStaplingRegistry({ entries });
+    try {
+      assert.deepEqual(registry.status().map((s) => s.certFile), entries.map((e) => e.certFile));
+      assert.deepEqual(registry.status().map((s) => s.stapling), [true, false, false]);
+    } finally {
+      await registry.close();
+    }
   });
 });
 
