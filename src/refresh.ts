@@ -1,8 +1,7 @@
 import type { StapleStatus, StaplingContext } from './context.js';
 import { StaplingError } from './errors.js';
-import { fetchWithPlan } from './fetch.js';
+import { fetchWithPlan, type FetchOcspOptions } from './fetch.js';
 import { writeFileAtomic } from './ocsp/file.js';
-import type { CertIdHash } from './ocsp/parse.js';
 
 /** The timers a {@link Refresher} uses; inject a fake one to test a schedule without waiting. */
 export interface RefreshClock {
@@ -14,20 +13,12 @@ export interface RefreshClock {
   clearTimeout(handle: unknown): void;
 }
 
-/** Options of {@link startRefresh}. All optional. */
-export interface RefreshOptions {
-  /** Responder URL. Default: the certificate's AIA OCSP URL. */
-  url?: string | URL;
-  /** CertID hash. Default `sha1` (what RFC 5019 responders must answer, and what curl looks up). */
-  hash?: CertIdHash;
-  /** `POST` (default) or RFC 5019 `GET`. */
-  method?: 'POST' | 'GET';
-  /** Deadline for one whole fetch, in ms. Default 10000. */
-  timeoutMs?: number;
-  /** Largest body accepted, in bytes. Default 65536. */
-  maxBytes?: number;
-  /** Redirects followed. Default 3. */
-  maxRedirects?: number;
+/**
+ * Options of {@link startRefresh}. All optional. How each fetch is sent (`url`, `hash`,
+ * `method`, `timeoutMs`, `maxBytes`, `maxRedirects`) is as for {@link fetchOcspResponse}, with
+ * the same defaults; the certificate, issuer and checks are the context's.
+ */
+export interface RefreshOptions extends Pick<FetchOcspOptions, 'url' | 'hash' | 'method' | 'timeoutMs' | 'maxBytes' | 'maxRedirects'> {
   /**
    * Where in the staple's validity window (thisUpdate to nextUpdate) to fetch the next one, as
    * a fraction. Default 0.5: halfway leaves the other half for retries while the responder is

@@ -8,26 +8,21 @@ import { after, before, describe, it } from 'node:test';
 import tls from 'node:tls';
 import { createStaplingContext } from '../src/context.js';
 import { cli, json } from './fixtures/cli.js';
-import { makePki, opensslAccepts, type Pki } from './fixtures/pki.js';
-import { LoopbackResponder } from './fixtures/responder.js';
+import { opensslAccepts, type Pki } from './fixtures/pki.js';
+import { startOpensslResponders, type LoopbackResponder, type OpensslResponders } from './fixtures/responder.js';
 
 let pki: Pki;
 let responder: LoopbackResponder;
 let delegated: LoopbackResponder;
 let n = 0;
 
+let responders: OpensslResponders | undefined;
+
 before(async () => {
-  responder = await LoopbackResponder.listen();
-  delegated = await LoopbackResponder.listen();
-  pki = makePki(responder.url);
-  await responder.start(pki);
-  await delegated.start(pki, { signer: pki.responder });
+  responders = await startOpensslResponders();
+  ({ pki, responder, delegated } = responders);
 });
-after(async () => {
-  await responder?.close();
-  await delegated?.close();
-  pki?.remove();
-});
+after(() => responders?.close());
 
 const out = () => join(pki.dir, `staple-${++n}.der`);
 

@@ -73,25 +73,31 @@ const gnutls = (port: number, version: '1.2' | '1.3') =>
 const sClient = (port: number, version: '1.2' | '1.3') =>
   run('sh', ['-c', `openssl s_client -connect 127.0.0.1:${port} -servername localhost -status -tls${version.replace('.', '_')} < /dev/null`]);
 
+/** In a describe(): a `kind` server stapling `good` for the leaf, started before its tests. */
+function stapledServer(kind: Kind): { readonly port: number } {
+  let server: Server;
+  let ctx: StaplingContext;
+  const state = { port: 0 };
+  before(async () => {
+    server = makeServer(kind, pki.leaf);
+    ctx = await createStaplingContext({ certFile: pki.leaf.chain, ocspFile: pki.file(good) });
+    ctx.attach(server);
+    state.port = await listen(server);
+  });
+  after(async () => {
+    await ctx.close();
+    await close(server);
+  });
+  return state;
+}
+
 for (const kind of ['tls', 'https', 'http2'] as const) {
   describe(`a ${kind} server with a context`, () => {
-    let server: Server;
-    let ctx: StaplingContext;
-    let port: number;
-    before(async () => {
-      server = makeServer(kind, pki.leaf);
-      ctx = await createStaplingContext({ certFile: pki.leaf.chain, ocspFile: pki.file(good) });
-      ctx.attach(server);
-      port = await listen(server);
-    });
-    after(async () => {
-      await ctx.close();
-      await close(server);
-    });
+    const served = stapledServer(kind);
 
     for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
       it(`staples exactly the file's bytes to a Node client over ${version}`, async () => {
-        const staple = await nodeStaple(port, version);
+        const staple = await nodeStaple(served.port, version);
         assert.ok(staple, 'a staple arrived');
         assert.ok(staple.equals(good), 'the staple is byte for byte the file');
       });
@@ -99,7 +105,7 @@ for (const kind of ['tls', 'https', 'http2'] as const) {
     if (kind !== 'tls') {
       for (const version of ['1.2', '1.3'] as const) {
         it(`passes curl --cert-status over TLS ${version}`, async () => {
-          const { code, out } = await curl(port, version);
+          const { code, out } = await curl(served.port, version);
           assert.equal(code, 0, out);
           assert.match(out, /hello over/);
         });
@@ -109,29 +115,17 @@ for (const kind of ['tls', 'https', 'http2'] as const) {
 }
 
 describe('other real clients', () => {
-  let server: Server;
-  let ctx: StaplingContext;
-  let port: number;
-  before(async () => {
-    server = makeServer('tls', pki.leaf);
-    ctx = await createStaplingContext({ certFile: pki.leaf.chain, ocspFile: pki.file(good) });
-    ctx.attach(server);
-    port = await listen(server);
-  });
-  after(async () => {
-    await ctx.close();
-    await close(server);
-  });
+  const served = stapledServer('tls');
 
   for (const version of ['1.2', '1.3'] as const) {
     it(`gnutls-cli --ocsp receives and verifies the staple over TLS ${version}`, async () => {
-      const { code, out } = await gnutls(port, version);
+      const { code, out } = await gnutls(served.port, version);
       assert.equal(code, 0, out);
       assert.match(out, /OCSP status request,/);
       assert.doesNotMatch(out, /OCSP status request\[ignored\]/);
     });
     it(`openssl s_client -status sees a good response over TLS ${version}`, async () => {
-      const { out } = await sClient(port, version);
+      const { out } = await sClient(served.port, version);
       assert.match(out, /OCSP Response Status: successful/);
       assert.match(out, /Cert Status: good/);
     });

@@ -6,25 +6,20 @@ import { StaplingError, type StaplingErrorCode } from '../src/errors.js';
 import { fetchOcspResponse, type FetchOcspOptions } from '../src/fetch.js';
 import { buildOcspRequest, getUrlFor } from '../src/ocsp/request.js';
 import { loadCertificateChain } from '../src/pki.js';
-import { makePki, opensslAccepts, type Pki } from './fixtures/pki.js';
-import { LoopbackResponder } from './fixtures/responder.js';
+import { opensslAccepts, type Pki } from './fixtures/pki.js';
+import { startOpensslResponders, type LoopbackResponder, type OpensslResponders } from './fixtures/responder.js';
 
 let pki: Pki;
 let responder: LoopbackResponder;
 let delegated: LoopbackResponder;
 
+let responders: OpensslResponders | undefined;
+
 before(async () => {
-  responder = await LoopbackResponder.listen();
-  delegated = await LoopbackResponder.listen();
-  pki = makePki(responder.url);
-  await responder.start(pki);
-  await delegated.start(pki, { signer: pki.responder });
+  responders = await startOpensslResponders();
+  ({ pki, responder, delegated } = responders);
 });
-after(async () => {
-  await responder?.close();
-  await delegated?.close();
-  pki?.remove();
-});
+after(() => responders?.close());
 
 async function refusal(options: FetchOcspOptions): Promise<StaplingError> {
   try {
