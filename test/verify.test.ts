@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, createPrivateKey, sign } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { StaplingError, type StaplingErrorCode } from '../src/errors.js';
 import { verifyOcspResponse, type VerifiedResponse, type VerifyLimits } from '../src/ocsp/verify.js';
 import { loadCertificateChain, type CertificateChain } from '../src/pki.js';
+import { readTree, writeTree, type Tlv } from './fixtures/mutate.js';
 import { makePki, opensslAccepts, type Issued, type Pki } from './fixtures/pki.js';
 
 let pki: Pki;
@@ -228,6 +230,35 @@ describe('check 5: time', () => {
     const bytes = pki.respond({ at: '-2d', validMinutes: 'none' });
     refuses(bytes, 'ERR_OCSP_EXPIRED');
   });
+
+  /** `bytes` with `edit` applied to tbsResponseData, signed again with the CA's key (sha256WithRSAEncryption, as openssl signs). */
+  function resigned(bytes: Buffer, edit: (tbs: Tlv[]) => void): Buffer {
+    const tree = readTree(bytes)!;
+    // OCSPResponse > responseBytes [0] > ResponseBytes > response OCTET STRING > BasicOCSPResponse
+    const basic = tree[0]!.children![1]!.children![0]!.children![1]!.children![0]!;
+    const [tbs, , signature] = basic.children!;
+    edit(tbs!.children!);
+    signature!.content = Buffer.concat([Buffer.from([0]), sign('sha256', writeTree([tbs!]), createPrivateKey(readFileSync(pki.ca.key)))]);
+    return writeTree(tree);
+  }
+  const at = (list: Tlv[], path: readonly number[]): Tlv => path.reduce<Tlv>((node, i) => node.children![i]!, { tag: 0, content: Buffer.alloc(0), children: list });
+  const addFraction = (node: Tlv) => {
+    node.content = Buffer.from(node.content.toString('latin1').replace(/Z$/, '.5Z'), 'latin1');
+  };
+  it('accepts a response re-signed by these tests unchanged (the control for the next ones)', () => {
+    check(resigned(pki.respond(), () => undefined));
+  });
+  // tbsResponseData: responderID, producedAt, responses > SingleResponse > (CertID, certStatus, thisUpdate, [0] nextUpdate).
+  for (const [name, path] of [['producedAt', [1]], ['thisUpdate', [2, 0, 2]], ['nextUpdate', [2, 0, 3, 0]]] as const) {
+    it(`refuses fractional seconds in ${name} (DER allows them; RFC 5019 and real clients do not)`, () => {
+      // Measured: gnutls-cli fails the handshake on a staple with fractional thisUpdate and
+      // nextUpdate ("The OCSP response is old"); OpenSSL 3.0 (so curl) refuses a fractional
+      // thisUpdate with a whole-second nextUpdate ("nextupdate before thisupdate").
+      const bytes = resigned(pki.respond(), (tbs) => addFraction(at(tbs, path)));
+      assert.match(bytes.toString('latin1'), /\d{14}\.5Z/);
+      refuses(bytes, 'ERR_OCSP_MALFORMED');
+    });
+  }
 });
 
 describe('check 6: signature and responder authorisation', () => {

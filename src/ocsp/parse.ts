@@ -218,7 +218,7 @@ function parseBasic(buf: Buffer, whole: Buffer): OcspResponse {
   } else {
     throw new DerError('responderID must be byName [1] or byKey [2]', responder?.start ?? tbs!.start);
   }
-  const producedAt = timeFrom(buf, expectTag(produced, TAG.GENERALIZED_TIME, 'producedAt'));
+  const producedAt = ocspTime(buf, produced, 'producedAt');
   const responses = expectTag(list, TAG.SEQUENCE, 'responses').children.map((node) => parseSingle(buf, node));
   if (responses.length === 0) throw new DerError('no SingleResponse', list!.start);
 
@@ -260,7 +260,7 @@ function parseSingle(buf: Buffer, node: DerNode): SingleResponse {
       certStatus = 'revoked';
       const [time, reason, ...extra] = statusNode.children;
       if (extra.length > 0) throw new DerError('RevokedInfo has extra fields', statusNode.start);
-      revocationTime = timeFrom(buf, expectTag(time, TAG.GENERALIZED_TIME, 'revocationTime'));
+      revocationTime = ocspTime(buf, time, 'revocationTime');
       if (reason) revocationReason = smallIntFrom(buf, expectTag(only(expectTag(reason, 0xa0, 'revocationReason')), TAG.ENUMERATED, 'CRLReason'));
       break;
     }
@@ -268,16 +268,28 @@ function parseSingle(buf: Buffer, node: DerNode): SingleResponse {
       throw new DerError('certStatus must be good [0], revoked [1] or unknown [2]', statusNode?.start ?? node.start);
   }
 
-  const thisUpdate = timeFrom(buf, expectTag(thisNode, TAG.GENERALIZED_TIME, 'thisUpdate'));
+  const thisUpdate = ocspTime(buf, thisNode, 'thisUpdate');
   let nextUpdate: Date | undefined;
   let rest = optional;
   if (rest[0]?.tag === 0xa0) {
-    nextUpdate = timeFrom(buf, expectTag(only(rest[0]), TAG.GENERALIZED_TIME, 'nextUpdate'));
+    nextUpdate = ocspTime(buf, only(rest[0]), 'nextUpdate');
     rest = rest.slice(1);
   }
   if (rest[0]?.tag === 0xa1) rest = rest.slice(1);
   if (rest.length > 0) throw new DerError('SingleResponse has unexpected fields', rest[0]!.start);
   return { certId, certStatus, revocationTime, revocationReason, thisUpdate, nextUpdate };
+}
+
+/**
+ * A GeneralizedTime of the response, in whole seconds (YYYYMMDDHHMMSSZ) as the RFC 5019 profile
+ * requires. DER allows fractional seconds, but GnuTLS fails the handshake on a staple that has
+ * them, and OpenSSL 3.0 compares thisUpdate with nextUpdate as strings, so a fractional thisUpdate
+ * reads as later than a whole-second nextUpdate (both measured).
+ */
+function ocspTime(buf: Buffer, node: DerNode | undefined, what: string): Date {
+  const time = expectTag(node, TAG.GENERALIZED_TIME, what);
+  if (time.end - time.contentStart !== 15) throw new DerError(`${what} is not in whole seconds (YYYYMMDDHHMMSSZ)`, time.start);
+  return timeFrom(buf, time);
 }
 
 /**
