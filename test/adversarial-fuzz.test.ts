@@ -73,7 +73,7 @@ before(async () => {
     s('delegated', pki.respond({ signer: pki.responder })),
     s('delegated, byKey', pki.respond({ signer: pki.responder, keyId: true })),
     s('sha256 CertID', pki.respond({ hash: 'sha256' }), pki.leaf, pki.ca, 'sha256'),
-    s('two SingleResponses', pki.respond({ certs: [pki.leaf2, pki.leaf] })),
+    s('two SingleResponses', pki.respond({ certs: [pki.leaf, pki.leaf2] })),
     s('no nextUpdate', pki.respond({ validMinutes: 'none' })),
     s('ECDSA', pki.respond({ issuer: pki.ecCa, certs: [pki.ecLeaf] }), pki.ecLeaf, pki.ecCa),
   ];

@@ -153,6 +153,25 @@ describe('CertID hash algorithms and real clients', () => {
   });
 });
 
+describe('why several SingleResponses must start with ours', () => {
+  it('gnutls-cli fails the handshake when the first SingleResponse names another certificate (so verify refuses it)', async () => {
+    const oursSecond = pki.respond({ certs: [pki.leaf2, pki.leaf] });
+    const oursFirst = pki.respond({ certs: [pki.leaf, pki.leaf2] });
+    // A bare listener, not the library (which refuses oursSecond): what would a client do with it?
+    for (const [bytes, expected] of [[oursFirst, 0], [oursSecond, 1]] as const) {
+      const server = makeServer('tls', pki.leaf);
+      server.on('OCSPRequest', (_c: Buffer, _i: Buffer, cb: (e: null, r: Buffer) => void) => cb(null, bytes));
+      const port = await listen(server);
+      try {
+        const { code, out } = await gnutls(port, '1.3');
+        assert.equal(code, expected, out);
+      } finally {
+        await close(server);
+      }
+    }
+  });
+});
+
 describe('what clients see when the file is bad', () => {
   it('a server whose file was refused at start staples nothing, and curl refuses it (exit 91)', async () => {
     const server = makeServer('https', pki.leaf);

@@ -55,7 +55,7 @@ describe('accepts what openssl accepts', () => {
     ['a SHA-256 CertID', () => ({ bytes: pki.respond({ hash: 'sha256' }), hash: 'sha256', signedBy: 'issuer' })],
     ['a SHA-384 CertID', () => ({ bytes: pki.respond({ hash: 'sha384' }), hash: 'sha384', signedBy: 'issuer' })],
     ['a SHA-512 CertID', () => ({ bytes: pki.respond({ hash: 'sha512' }), hash: 'sha512', signedBy: 'issuer' })],
-    ['several SingleResponses, ours second', () => ({ bytes: pki.respond({ certs: [pki.leaf2, pki.leaf] }), signedBy: 'issuer' })],
+    ['several SingleResponses, ours first', () => ({ bytes: pki.respond({ certs: [pki.leaf, pki.leaf2] }), signedBy: 'issuer' })],
     ['an ECDSA P-256 chain', () => ({ bytes: pki.respond({ issuer: pki.ecCa, certs: [pki.ecLeaf] }), leaf: pki.ecLeaf, signedBy: 'issuer' })],
     ['a SHA-512 signature', () => ({ bytes: pki.respond({ rmd: 'sha512' }), signedBy: 'issuer' })],
     ['thisUpdate two minutes ahead, within the clock skew', () => ({ bytes: pki.respond({ at: '+120s' }), signedBy: 'issuer' })],
@@ -167,6 +167,11 @@ describe('check 2: responseStatus and responseType', () => {
 });
 
 describe('check 3: CertID', () => {
+  it('refuses a response where our SingleResponse is not the first (gnutls-cli fails the handshake on it)', () => {
+    const bytes = pki.respond({ certs: [pki.leaf2, pki.leaf] });
+    assert.equal(opensslAccepts(pki, bytes), true, 'openssl finds it anywhere');
+    refuses(bytes, 'ERR_OCSP_CERTID_MISMATCH');
+  });
   it("refuses another certificate's response (serial differs)", () => {
     const bytes = pki.respond({ certs: [pki.leaf2] });
     assert.equal(opensslAccepts(pki, bytes), false);

@@ -91,6 +91,14 @@ export function findSingleResponse(response: OcspResponse, leaf: CertificateInfo
       found,
     });
   }
+  // GnuTLS checks only the first SingleResponse and fails the handshake when it names another
+  // certificate ("Got OCSP response with an unrelated certificate"): ours must come first.
+  if (response.responses[0] !== matches[0]) {
+    throw new StaplingError('ERR_OCSP_CERTID_MISMATCH', 'the SingleResponse for this certificate is not the first one', {
+      expected: `the first of the ${response.responses.length} SingleResponses to name serial ${leaf.serialNumber.toString('hex')} (GnuTLS reads only the first)`,
+      found: `it is SingleResponse ${response.responses.indexOf(matches[0]!) + 1}`,
+    });
+  }
   // Several SingleResponses for one certificate would be odd; if any says revoked, believe it.
   return matches.find((s) => s.certStatus === 'revoked') ?? matches.find((s) => s.certStatus === 'unknown') ?? matches[0]!;
 }
