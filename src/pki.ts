@@ -32,6 +32,8 @@ export interface CertificateInfo {
   readonly notAfter: Date;
   /** Extended key usage OIDs; empty when the extension is absent. */
   readonly extendedKeyUsage: readonly string[];
+  /** OIDs of the extensions marked critical. */
+  readonly criticalExtensions: readonly string[];
   /** OCSP responder URLs from the Authority Information Access extension. */
   readonly ocspUrls: readonly string[];
   /** The certificate carries the TLS Feature status_request (OCSP Must-Staple, RFC 7633). */
@@ -58,6 +60,7 @@ export function readCertificate(input: Uint8Array): CertificateInfo {
   const keyBits = contentOf(der, expectTag(expectTag(spki, TAG.SEQUENCE, 'subjectPublicKeyInfo').children[1], TAG.BIT_STRING, 'subjectPublicKey'));
 
   let extendedKeyUsage: string[] = [];
+  const criticalExtensions: string[] = [];
   let ocspUrls: string[] = [];
   let mustStaple = false;
   const extensions = optional.find((node) => node.tag === 0xa3);
@@ -65,6 +68,8 @@ export function readCertificate(input: Uint8Array): CertificateInfo {
     const id = oidFrom(der, expectTag(ext.children[0], TAG.OID, 'extnID'));
     const valueNode = ext.children[ext.children.length - 1];
     const value = Buffer.from(contentOf(der, expectTag(valueNode, TAG.OCTET_STRING, 'extnValue')));
+    const flag = ext.children.length === 3 ? expectTag(ext.children[1], TAG.BOOLEAN, 'critical') : undefined;
+    if (flag && der[flag.contentStart] === 0xff) criticalExtensions.push(id);
     if (id === OID_EKU) extendedKeyUsage = sequenceOf(value).map((node) => oidFrom(value, node));
     else if (id === OID_AIA) ocspUrls = readOcspUrls(value);
     else if (id === OID_TLS_FEATURE) mustStaple = sequenceOf(value).some((node) => node.tag === TAG.INTEGER && smallIntFrom(value, node) === STATUS_REQUEST);
@@ -80,6 +85,7 @@ export function readCertificate(input: Uint8Array): CertificateInfo {
     notBefore: timeFrom(der, notBefore!),
     notAfter: timeFrom(der, notAfter!),
     extendedKeyUsage,
+    criticalExtensions,
     ocspUrls,
     mustStaple,
   };

@@ -298,6 +298,12 @@ describe('check 6: signature and responder authorisation', () => {
     const err = refuses(bytes, 'ERR_OCSP_SIGNER_UNAUTHORIZED');
     assert.match(err.message, /Test Root CA/);
   });
+  it('refuses a responder certificate with a critical extension clients do not know (curl and gnutls-cli refuse it)', () => {
+    const bytes = pki.respond({ signer: pki.responderCriticalExt });
+    assert.equal(opensslAccepts(pki, bytes), false, 'openssl refuses it');
+    const err = refuses(bytes, 'ERR_OCSP_SIGNER_UNAUTHORIZED');
+    assert.match(err.message, /1\.3\.6\.1\.4\.1\.55555\.1/);
+  });
   it('refuses a delegated response that does not carry its responder certificate', () => {
     const bytes = pki.respond({ signer: pki.responder, noCerts: true });
     refuses(bytes, 'ERR_OCSP_SIGNER_NOT_FOUND');

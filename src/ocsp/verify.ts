@@ -6,6 +6,21 @@ import { CRL_REASONS, parseOcspResponse, type OcspResponse, type SingleResponse 
 /** id-kp-OCSPSigning, RFC 6960 section 4.2.2.2. */
 export const OCSP_SIGNING = '1.3.6.1.5.5.7.3.9';
 
+// Critical extensions OpenSSL processes (X509_supported_extension): a delegated responder
+// certificate with any other critical extension fails curl's and gnutls-cli's checks.
+const RESPONDER_CRITICAL_OK = new Set([
+  '2.5.29.15', // keyUsage
+  '2.5.29.17', // subjectAltName
+  '2.5.29.19', // basicConstraints
+  '2.5.29.30', // nameConstraints
+  '2.5.29.31', // cRLDistributionPoints
+  '2.5.29.32', // certificatePolicies
+  '2.5.29.33', // policyMappings
+  '2.5.29.36', // policyConstraints
+  '2.5.29.37', // extKeyUsage
+  '2.5.29.54', // inhibitAnyPolicy
+]);
+
 /** The limits a response is checked against. All times are milliseconds since the epoch. */
 export interface VerifyLimits {
   /** The time to check against. */
@@ -211,6 +226,13 @@ function checkSignature(response: OcspResponse, carried: readonly CertificateInf
     throw new StaplingError('ERR_OCSP_SIGNER_UNAUTHORIZED', 'the responder certificate is not authorised to sign OCSP responses', {
       expected: 'extended key usage id-kp-OCSPSigning',
       found: `${subject} with ${responder.extendedKeyUsage.length ? `extended key usage ${responder.extendedKeyUsage.join(', ')}` : 'no extended key usage'}`,
+    });
+  }
+  const unknownCritical = responder.criticalExtensions.filter((oid) => !RESPONDER_CRITICAL_OK.has(oid));
+  if (unknownCritical.length > 0) {
+    throw new StaplingError('ERR_OCSP_SIGNER_UNAUTHORIZED', 'the responder certificate has a critical extension clients do not know', {
+      expected: 'no critical extension beyond those OpenSSL and GnuTLS process',
+      found: `${subject} with critical ${unknownCritical.join(', ')}`,
     });
   }
   if (now < responder.notBefore.getTime() || now > responder.notAfter.getTime()) {
