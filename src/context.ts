@@ -266,8 +266,10 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
    * Rejects with a {@link StaplingError} when the file is refused; the previous staple then
    * stays in use for as long as it is itself valid. Calls made while a reload runs share one
    * follow-up reload, which reads the file after the running one ends: the newest file wins.
+   * After {@link close}, rejects with a plain `Error`.
    */
   reload(options: ReloadOptions = {}): Promise<StapleStatus> {
+    if (this.#closed) return Promise.reject(new Error('this StaplingContext is closed'));
     if (options.certificate) this.#certificatePending = true;
     if (options.ocspFile !== undefined) this.#pendingFile = options.ocspFile;
     if (!this.#running) return this.#start();
@@ -346,8 +348,8 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
     for (const watch of this.#watches.splice(0)) watch.close();
     for (const server of [...this.#servers]) this.detach(server);
     this.#clearTimer();
-    // Let a running reload settle so no work outlives close().
-    await this.#running?.then(noop, noop);
+    // Let the running reload settle, and the queued one refuse to start: no work outlives close().
+    await Promise.all([this.#running, this.#queued].map((p) => p?.then(noop, noop)));
   }
 
   #limits(): VerifyLimits {
@@ -361,6 +363,8 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
   }
 
   #start(): Promise<StapleStatus> {
+    // A reload queued before close() must not run after it.
+    if (this.#closed) return Promise.reject(new Error('this StaplingContext is closed'));
     const run = this.#load().finally(() => {
       if (this.#running === run) this.#running = null;
     });

@@ -249,6 +249,20 @@ describe('check 7: the staple stops exactly at nextUpdate', () => {
 });
 
 describe('attach and close', () => {
+  it('close() lets the running reload finish, cancels the queued one, and refuses later reloads', async () => {
+    const { ctx, file } = await stapled();
+    let reloads = 0;
+    ctx.on('reload', () => reloads++);
+    const running = ctx.reload();
+    const queued = ctx.reload();
+    writeFileSync(file, good2);
+    await ctx.close();
+    await running;
+    await assert.rejects(queued, /closed/);
+    await assert.rejects(ctx.reload(), /closed/);
+    assert.equal(reloads, 1, 'only the reload that was running when close() was called');
+  });
+
   it('shares one OCSPRequest listener among contexts and removes it with the last', async () => {
     const server = createServer();
     const a = await createStaplingContext({ certFile: pki.leaf.chain, ocspFile: pki.file(good) });
