@@ -109,7 +109,10 @@ export async function reloadClusterWorkers(options: ReloadOptions & { timeoutMs?
           const timer = setTimeout(() => done({ workerId: worker!.id, answered: false, files: [] }), timeoutMs);
           worker!.on('message', onMessage);
           const request: ReloadRequest = { type: REQUEST, id, certificate: options.certificate ?? false };
-          worker!.send(request);
+          // The channel may close between isConnected() and send(): answer for the worker then.
+          worker!.send(request, (err: Error | null) => {
+            if (err) done({ workerId: worker!.id, answered: false, files: [] });
+          });
         }),
     ),
   );

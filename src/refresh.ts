@@ -136,7 +136,8 @@ export class Refresher {
     const abort = new AbortController();
     this.#abort = abort;
     const o = this.#options;
-    const { leaf, issuer } = this.#ctx.chain;
+    const chain = this.#ctx.chain;
+    const { leaf, issuer } = chain;
     try {
       const { bytes } = await fetchWithPlan({
         leaf,
@@ -152,6 +153,8 @@ export class Refresher {
         verify: (body) => this.#ctx.verify(body),
       });
       if (this.#stopped) throw new Error('refresh stopped');
+      // A certificate renewed during the fetch: this response is for the old one; never write it.
+      if (this.#ctx.chain !== chain) throw new StaplingError('ERR_OCSP_CERTID_MISMATCH', 'the certificate changed during the fetch');
       const file = this.#ctx.status().ocspFile;
       await writeFileAtomic(file, bytes);
       const status = await this.#ctx.reload();

@@ -53,7 +53,14 @@ describe('OCSPRequest', () => {
     const small = getUrlFor(base, buildOcspRequest(leaf, issuer, 'sha1'));
     assert.ok(small);
     assert.equal(small.pathname, `/ocsp/${encodeURIComponent(buildOcspRequest(leaf, issuer, 'sha1').toString('base64'))}`);
-    assert.equal(getUrlFor(base, buildOcspRequest(leaf, issuer, 'sha512')), null);
+    // The boundary, exactly: pad the base path so the whole URL is 255, then 256 bytes.
+    const request = buildOcspRequest(leaf, issuer, 'sha1');
+    const length = (b: URL) => `${b.href}/${encodeURIComponent(request.toString('base64'))}`.length;
+    const padded = (n: number) => new URL(`http://127.0.0.1:1/${'p'.repeat(n)}`);
+    const fill = 255 - length(padded(1)) + 1;
+    assert.equal(length(padded(fill)), 255);
+    assert.ok(getUrlFor(padded(fill), request), 'a 255-byte URL is used');
+    assert.equal(getUrlFor(padded(fill + 1), request), null, 'a 256-byte URL is not');
   });
 });
 
