@@ -4,7 +4,7 @@ import { attachSource, detachSource, type StapleSource } from './dispatch.js';
 import { StaplingError, type StaplingErrorCode } from './errors.js';
 import { readOcspFile } from './ocsp/file.js';
 import type { CertIdHash, CertStatus } from './ocsp/parse.js';
-import { verifyOcspResponse, type SignedBy, type VerifiedResponse, type VerifyLimits } from './ocsp/verify.js';
+import { DEFAULT_LIMITS, verifyOcspResponse, type SignedBy, type VerifiedResponse, type VerifyLimits } from './ocsp/verify.js';
 import { loadCertificateChain, type CertificateChain } from './pki.js';
 import { watchFile, type FileWatch, type WatchOptions } from './watch.js';
 
@@ -189,9 +189,9 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
       certFile: options.certFile,
       ocspFile: options.ocspFile,
       issuerFile: options.issuerFile,
-      maxResponseBytes: options.maxResponseBytes ?? 65536,
-      clockSkewMs: options.clockSkewMs ?? 300_000,
-      maxAgeWithoutNextUpdateMs: options.maxAgeWithoutNextUpdateMs ?? 86_400_000,
+      maxResponseBytes: options.maxResponseBytes ?? DEFAULT_LIMITS.maxResponseBytes,
+      clockSkewMs: options.clockSkewMs ?? DEFAULT_LIMITS.clockSkewMs,
+      maxAgeWithoutNextUpdateMs: options.maxAgeWithoutNextUpdateMs ?? DEFAULT_LIMITS.maxAgeWithoutNextUpdateMs,
       expiringMarginMs: options.expiringMarginMs ?? 3_600_000,
       now: options.now ?? Date.now,
     };

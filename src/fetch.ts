@@ -3,7 +3,7 @@ import https from 'node:https';
 import { StaplingError } from './errors.js';
 import type { CertIdHash } from './ocsp/parse.js';
 import { buildOcspRequest, getUrlFor, responderUrl } from './ocsp/request.js';
-import { verifyOcspResponse, type VerifiedResponse } from './ocsp/verify.js';
+import { DEFAULT_LIMITS, verifyOcspResponse, type VerifiedResponse } from './ocsp/verify.js';
 import { loadCertificateChain, type CertificateInfo } from './pki.js';
 
 /** Options of {@link fetchOcspResponse}. Give either `certFile` or `cert` and `issuer`. */
@@ -103,22 +103,31 @@ export async function fetchOcspResponse(options: FetchOcspOptions): Promise<Fetc
   } else {
     throw new TypeError('fetchOcspResponse needs certFile, or cert and issuer');
   }
-  const maxBytes = options.maxBytes ?? 65_536;
+  const transport = transportWithDefaults(options);
   const now = options.now ?? Date.now;
-  const clockSkewMs = options.clockSkewMs ?? 300_000;
-  const maxAgeWithoutNextUpdateMs = options.maxAgeWithoutNextUpdateMs ?? 86_400_000;
+  const clockSkewMs = options.clockSkewMs ?? DEFAULT_LIMITS.clockSkewMs;
+  const maxAgeWithoutNextUpdateMs = options.maxAgeWithoutNextUpdateMs ?? DEFAULT_LIMITS.maxAgeWithoutNextUpdateMs;
   return fetchWithPlan({
     leaf,
     issuer,
+    ...transport,
+    signal: options.signal,
+    verify: (bytes) => verifyOcspResponse(bytes, leaf, issuer, { now: now(), clockSkewMs, maxAgeWithoutNextUpdateMs, maxResponseBytes: transport.maxBytes }),
+  });
+}
+
+/** @internal How a request is sent, with every default applied; shared by fetch and the in-process refresh. */
+export function transportWithDefaults(
+  options: Pick<FetchOcspOptions, 'url' | 'hash' | 'method' | 'timeoutMs' | 'maxBytes' | 'maxRedirects'>,
+): Pick<FetchPlan, 'url' | 'hash' | 'method' | 'timeoutMs' | 'maxBytes' | 'maxRedirects'> {
+  return {
     url: options.url,
     hash: options.hash ?? 'sha1',
     method: options.method ?? 'POST',
     timeoutMs: options.timeoutMs ?? 10_000,
-    maxBytes,
+    maxBytes: options.maxBytes ?? DEFAULT_LIMITS.maxResponseBytes,
     maxRedirects: options.maxRedirects ?? 3,
-    signal: options.signal,
-    verify: (bytes) => verifyOcspResponse(bytes, leaf, issuer, { now: now(), clockSkewMs, maxAgeWithoutNextUpdateMs, maxResponseBytes: maxBytes }),
-  });
+  };
 }
 
 /** @internal The fetch itself, with the check supplied by the caller. */

@@ -1,6 +1,6 @@
 import type { StapleStatus, StaplingContext } from './context.js';
 import { StaplingError } from './errors.js';
-import { fetchWithPlan, type FetchOcspOptions } from './fetch.js';
+import { fetchWithPlan, transportWithDefaults, type FetchOcspOptions } from './fetch.js';
 import { writeFileAtomic } from './ocsp/file.js';
 
 /** The timers a {@link Refresher} uses; inject a fake one to test a schedule without waiting. */
@@ -142,12 +142,7 @@ export class Refresher {
       const { bytes } = await fetchWithPlan({
         leaf,
         issuer,
-        url: o.url,
-        hash: o.hash ?? 'sha1',
-        method: o.method ?? 'POST',
-        timeoutMs: o.timeoutMs ?? 10_000,
-        maxBytes: o.maxBytes ?? 65_536,
-        maxRedirects: o.maxRedirects ?? 3,
+        ...transportWithDefaults(o),
         signal: abort.signal,
         // The context's own check, with its limits and clock: one implementation.
         verify: (body) => this.#ctx.verify(body),
