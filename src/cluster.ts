@@ -2,7 +2,7 @@ import cluster from 'node:cluster';
 import { randomUUID } from 'node:crypto';
 import type { ReloadOptions } from './context.js';
 import { StaplingContext } from './context.js';
-import type { StaplingRegistry } from './registry.js';
+import { reloadForResult, type StaplingRegistry } from './registry.js';
 
 const REQUEST = 'ocsp-stapler:reload';
 const REPLY = 'ocsp-stapler:reloaded';
@@ -59,16 +59,11 @@ export function serveClusterReloads(targets: Iterable<StaplingContext | Stapling
     const options: ReloadOptions = { certificate: message.certificate };
     const files: WorkerFileResult[] = [];
     for (const target of list) {
-      const contexts = target instanceof StaplingContext ? [target] : target.contexts();
-      for (const context of contexts) {
-        try {
-          const status = await context.reload(options);
-          files.push({ ocspFile: status.ocspFile, ok: true, code: undefined, message: undefined, validUntil: status.validUntil?.toISOString() });
-        } catch (err) {
-          const e = err as { code?: string; message?: string };
-          const status = context.status();
-          files.push({ ocspFile: status.ocspFile, ok: false, code: e.code, message: e.message, validUntil: status.stapling ? status.validUntil?.toISOString() : undefined });
-        }
+      // A registry reloads its contexts a few at a time; a lone context on its own.
+      const results = target instanceof StaplingContext ? [await reloadForResult(target, options)] : await target.reloadAll(options);
+      for (const { ocspFile, ok, error, status } of results) {
+        const validUntil = status.stapling ? status.validUntil?.toISOString() : undefined;
+        files.push({ ocspFile, ok, code: error?.code, message: error?.message, validUntil });
       }
     }
     const reply: ReloadReply = { type: REPLY, id: message.id, files };

@@ -144,15 +144,7 @@ export class StaplingRegistry extends EventEmitter<StaplingRegistryEvents> {
 
   /** Reloads every context, a few at a time; never rejects: each result says how it went. */
   async reloadAll(options: ReloadOptions = {}): Promise<ReloadResult[]> {
-    return mapLimit(this.#contexts, this.#options.concurrency ?? 16, async (context) => {
-      try {
-        const status = await context.reload(options);
-        return { ocspFile: status.ocspFile, ok: true, error: undefined, status };
-      } catch (err) {
-        const status = context.status();
-        return { ocspFile: status.ocspFile, ok: false, error: err as StaplingError, status };
-      }
-    });
+    return mapLimit(this.#contexts, this.#options.concurrency ?? 16, (context) => reloadForResult(context, options));
   }
 
   /** The status of every context. */
@@ -188,6 +180,17 @@ export class StaplingRegistry extends EventEmitter<StaplingRegistryEvents> {
     const loading = mapLimit(contexts, concurrency, (c) => c.reload().catch(() => undefined)).then(() => undefined);
     if (mode === 'eager') await loading;
     this.ready = loading;
+  }
+}
+
+/** @internal Reloads one context; never rejects: the result says how it went. */
+export async function reloadForResult(context: StaplingContext, options: ReloadOptions): Promise<ReloadResult> {
+  try {
+    const status = await context.reload(options);
+    return { ocspFile: status.ocspFile, ok: true, error: undefined, status };
+  } catch (err) {
+    const status = context.status();
+    return { ocspFile: status.ocspFile, ok: false, error: err as StaplingError, status };
   }
 }
 
