@@ -77,9 +77,11 @@ function refuses(bytes: Uint8Array, code: StaplingErrorCode, cert: TestCertifica
 }
 
 function gmt(date: Date): string {
-  // openssl prints "Nov  4 10:28:44 2026 GMT"
-  const [, mon, day, year, time] = date.toUTCString().match(/^\w+, (\d+) (\w+) (\d+) ([\d:]+)/)!.slice(0, 5);
-  return `${day} ${mon!.padStart(2, ' ')} ${time} ${year} GMT`.replace(/^(\w+) /, '$1 ');
+  // openssl prints "Nov  4 10:28:44 2026 GMT": the day of the month padded with a space, not a zero.
+  const month = date.toLocaleString('en-US', { month: 'short', timeZone: 'UTC' });
+  const day = String(date.getUTCDate()).padStart(2, ' ');
+  const time = date.toISOString().slice(11, 19);
+  return `${month} ${day} ${time} ${date.getUTCFullYear()} GMT`;
 }
 
 describe('certificates', () => {
