@@ -1,0 +1,129 @@
+/**
+ * The crafted-response matrix: responses built at test time (test/fixtures/craft.ts, signed
+ * with the test PKI's keys, or made by `openssl ocsp`), each stapled unchecked by a bare
+ * listener to curl --cert-status, gnutls-cli --ocsp, plain gnutls-cli, and judged by
+ * openssl ocsp -respin (test/fixtures/judges.ts), next to the library's own verdict.
+ *
+ * For every case:
+ * - the library's verdict is the one written in the case (the refusal code pins the check);
+ * - when any judge rejects the response, the library refuses it, unless the case names those
+ *   judges in `staplesDespite` with the reason (docs/STRICTNESS.md says it too);
+ * - when the library refuses what every judge here accepts, the case says why in `stricter`
+ *   (usually: a judge not run here, such as Firefox, rejects it; docs/STRICTNESS.md).
+ * Judge verdicts are asserted exactly, so a change in a client shows up here.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import type { StaplingErrorCode } from '../src/index.js';
+import { buildResponse, certId, currentWindow, forgedCopy, pemDer, type SingleSpec } from './fixtures/craft.js';
+import { CLIENTS, describeVerdicts, judge, judgeCerts, limited, type ClientName, type JudgeCerts, type Verdicts } from './fixtures/judges.js';
+import { makePki, type Pki } from './fixtures/pki.js';
+
+const DAY = 86_400_000;
+
+/** What a case can build from. */
+interface Fixture {
+  readonly pki: Pki;
+  /** DER of the PKI's certificates. */
+  readonly der: { readonly ca: Buffer; readonly root: Buffer; readonly leaf: Buffer; readonly responder: Buffer; readonly otherCa: Buffer };
+  /** A SingleResponse for pki.leaf, good and current (SHA-1 CertID). */
+  readonly ours: SingleSpec;
+  /** thisUpdate an hour ago, nextUpdate in six days. */
+  readonly window: { readonly thisUpdate: Date; readonly nextUpdate: Date };
+}
+
+interface MatrixCase {
+  readonly name: string;
+  readonly make: (f: Fixture) => Buffer;
+  /** Whose certificates (default pki.leaf issued by pki.ca). */
+  readonly certs?: (pki: Pki) => JudgeCerts;
+  /** The library's verdict: `'ok'` (stapled) or its refusal code. */
+  readonly library: 'ok' | StaplingErrorCode;
+  /** Judges that reject a response the library staples, and why that is right. */
+  readonly staplesDespite?: { readonly clients: readonly ClientName[]; readonly why: string };
+  /** Why the library refuses a response that every judge here accepts. */
+  readonly stricter?: string;
+}
+
+const SHA256_CERTID =
+  'curl 7.88 and openssl ocsp look the staple up by a SHA-1 CertID only, so without a staple they fail the same way; ' +
+  'GnuTLS and Firefox accept SHA-256 CertIDs, and some CAs answer only SHA-256 (STRICTNESS.md, "CertID hash")';
+
+export const CASES: MatrixCase[] = [
+  // Neighbours: the rules that held before families 1-3.
+  { name: 'good, issuer-signed, made by openssl ocsp', make: ({ pki }) => pki.respond(), library: 'ok' },
+  { name: 'good, issuer-signed, crafted', make: ({ pki, ours }) => buildResponse({ signer: pki.ca, singles: [ours] }), library: 'ok' },
+  {
+    name: 'good, delegated responder carried alone',
+    make: ({ pki, ours, der }) => buildResponse({ signer: pki.responder, singles: [ours], certs: [der.responder] }),
+    library: 'ok',
+  },
+  { name: 'revoked', make: ({ pki }) => pki.respond({ status: 'revoked' }), library: 'ERR_OCSP_REVOKED' },
+  {
+    name: 'unknown',
+    make: ({ pki }) => pki.respond({ status: 'unknown' }),
+    library: 'ERR_OCSP_UNKNOWN',
+    // Measured: gnutls-cli 3.7.9 with and without --ocsp completes the handshake on an "unknown" staple.
+    // curl refuses it: stapling nothing is then no worse, and a good staple kept is better.
+  },
+  { name: 'not DER at all', make: () => Buffer.from('garbage'), library: 'ERR_OCSP_MALFORMED' },
+  { name: 'signed by another CA with the same name', make: ({ pki }) => pki.respond({ signer: pki.otherCa }), library: 'ERR_OCSP_BAD_SIGNATURE' },
+  {
+    name: 'expired (nextUpdate yesterday)',
+    make: ({ pki, ours }) => buildResponse({ signer: pki.ca, singles: [{ ...ours, thisUpdate: new Date(Date.now() - 3 * DAY), nextUpdate: new Date(Date.now() - DAY) }] }),
+    library: 'ERR_OCSP_EXPIRED',
+  },
+  {
+    name: 'a forged copy of the responder carried before the real one',
+    make: ({ pki, ours, der }) => buildResponse({ signer: pki.responder, singles: [ours], certs: [forgedCopy(der.responder, pki.otherCa), der.responder] }),
+    library: 'ERR_OCSP_SIGNER_UNAUTHORIZED',
+  },
+  {
+    name: 'SHA-256 CertID only',
+    make: ({ pki, ours }) => buildResponse({ signer: pki.ca, singles: [{ ...ours, certId: certId(pki.leaf, pki.ca, 'sha256') }] }),
+    library: 'ok',
+    staplesDespite: { clients: ['curl', 'openssl'], why: SHA256_CERTID },
+  },
+  {
+    name: 'ours second of two SingleResponses',
+    make: ({ pki, ours, window }) => buildResponse({ signer: pki.ca, singles: [{ certId: certId(pki.leaf2, pki.ca), ...window }, ours] }),
+    library: 'ERR_OCSP_CERTID_MISMATCH',
+  },
+];
+
+let pki: Pki;
+const verdicts = new Map<string, Verdicts>();
+
+before(async () => {
+  pki = makePki();
+  const der = (file: string) => pemDer(readFileSync(file, 'latin1'));
+  const window = currentWindow();
+  const fixture: Fixture = {
+    pki,
+    der: { ca: der(pki.ca.cert), root: der(pki.root.cert), leaf: der(pki.leaf.cert), responder: der(pki.responder.cert), otherCa: der(pki.otherCa.cert) },
+    ours: { certId: certId(pki.leaf, pki.ca), ...window },
+    window,
+  };
+  const results = await limited(CASES.map((c) => async () => [c.name, await judge(c.make(fixture), (c.certs ?? judgeCerts)(pki))] as const));
+  for (const [name, v] of results) verdicts.set(name, v);
+});
+after(() => pki?.remove());
+
+describe('crafted responses: the library refuses whatever a strict client rejects', () => {
+  for (const c of CASES) {
+    it(c.name, () => {
+      const v = verdicts.get(c.name)!;
+      const summary = describeVerdicts(v);
+      assert.equal(v.library.verify, c.library, summary);
+      if (v.stapled) {
+        const allowed = new Set(c.staplesDespite?.clients ?? []);
+        assert.deepEqual(v.rejectedBy, CLIENTS.filter((n) => allowed.has(n)), `stapled; judges rejecting: ${summary}`);
+      } else {
+        assert.equal(c.staplesDespite, undefined, 'a refused case cannot be stapled despite judges');
+        if (v.rejectedBy.length === 0) assert.ok(c.stricter, `the library refuses what every judge accepts; say why: ${summary}`);
+        else assert.equal(c.stricter, undefined, `judges reject it (${v.rejectedBy.join(', ')}): not stricter, drop the note`);
+      }
+    });
+  }
+});
