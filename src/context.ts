@@ -176,6 +176,11 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
   #queued: Promise<StapleStatus> | null = null;
   #certificatePending = false;
   #pendingFile: string | undefined;
+  // True when reload() (not a watch) asked for the pending load: the caller is told every outcome.
+  #explicitPending = false;
+  // What the last load attempt read and concluded, so that a watch reporting a file that reads
+  // the same and ends the same way emits nothing.
+  #lastAttempt: { readonly bytes: Buffer | null; readonly code: StaplingErrorCode | null } | null = null;
   readonly #watches: FileWatch[] = [];
   #stapled = 0;
   #notStapled = 0;
@@ -270,6 +275,13 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
    */
   reload(options: ReloadOptions = {}): Promise<StapleStatus> {
     if (this.#closed) return Promise.reject(new Error('this StaplingContext is closed'));
+    this.#explicitPending = true;
+    return this.#request(options);
+  }
+
+  // reload() without asking for events when nothing changed: what a watch calls.
+  #request(options: ReloadOptions): Promise<StapleStatus> {
+    if (this.#closed) return Promise.reject(new Error('this StaplingContext is closed'));
     if (options.certificate) this.#certificatePending = true;
     if (options.ocspFile !== undefined) this.#pendingFile = options.ocspFile;
     if (!this.#running) return this.#start();
@@ -321,7 +333,10 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
   /**
    * Reloads by itself when `ocspFile` changes: rewritten, renamed over, deleted and recreated,
    * or swapped through a Kubernetes `..data` symlink. Debounced. A refused file changes nothing
-   * (the `'refused'` event tells); the watch goes on. With `certificate: true`, a change of
+   * (the `'refused'` event tells); the watch goes on. One change gives one `'reload'` or
+   * `'refused'` event and one counter step: a file whose identity (inode, size, times) has not
+   * changed is not read again, and one that reads the same as last time and ends the same way
+   * (touched, rewritten with the same bytes) emits nothing. With `certificate: true`, a change of
    * `certFile` reloads the certificate too. Stopped by {@link close}.
    *
    * @example
@@ -332,9 +347,9 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
   watch(options: ContextWatchOptions = {}): this {
     if (this.#closed) throw new Error('this StaplingContext is closed');
     const quiet = () => undefined; // refusals are reported through the 'refused' event
-    this.#watches.push(watchFile(this.#options.ocspFile, () => this.reload().catch(quiet), options));
+    this.#watches.push(watchFile(this.#options.ocspFile, () => this.#request({}).catch(quiet), options));
     if (options.certificate) {
-      this.#watches.push(watchFile(this.#options.certFile, () => this.reload({ certificate: true }).catch(quiet), options));
+      this.#watches.push(watchFile(this.#options.certFile, () => this.#request({ certificate: true }).catch(quiet), options));
     }
     return this;
   }
@@ -373,24 +388,36 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
   }
 
   async #load(): Promise<StapleStatus> {
+    const explicit = this.#explicitPending;
+    this.#explicitPending = false;
+    let renewed = false;
     if (this.#certificatePending) {
       this.#certificatePending = false;
       try {
-        this.#swapCertificate(await loadCertificateChain(this.#options.certFile, this.#options.issuerFile));
+        renewed = this.#swapCertificate(await loadCertificateChain(this.#options.certFile, this.#options.issuerFile));
       } catch (err) {
         throw this.#refuse(err as StaplingError);
       }
     }
     const file = this.#pendingFile ?? this.#options.ocspFile;
     this.#pendingFile = undefined;
-    let bytes: Buffer;
+    // A watch reporting what was already seen (same bytes, same verdict, same certificate) is silent.
+    const unchanged = (bytes: Buffer | null, code: StaplingErrorCode | null) => {
+      const last = this.#lastAttempt;
+      this.#lastAttempt = { bytes, code };
+      return !explicit && !renewed && last !== null && last.code === code && (last.bytes === null ? bytes === null : bytes !== null && last.bytes.equals(bytes));
+    };
+    let bytes: Buffer | null = null;
     let verified: VerifiedResponse;
     try {
       bytes = await readOcspFile(file, this.#options.maxResponseBytes);
       verified = this.verify(bytes);
     } catch (err) {
-      throw this.#refuse(err instanceof StaplingError ? err.withFile(file) : new StaplingError('ERR_OCSP_MALFORMED', 'unexpected failure while checking the response', { found: String(err), file, cause: err }));
+      const error = err instanceof StaplingError ? err.withFile(file) : new StaplingError('ERR_OCSP_MALFORMED', 'unexpected failure while checking the response', { found: String(err), file, cause: err });
+      if (unchanged(bytes, error.code)) throw error;
+      throw this.#refuse(error);
     }
+    if (unchanged(bytes, null) && this.#loaded !== null && this.#loaded.bytes.equals(bytes)) return this.status();
     this.#options.ocspFile = file;
     this.#loaded = {
       bytes,
@@ -418,9 +445,9 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
   // A renewed certificate gets a new dispatcher key, and the staple held is dropped: it was
   // checked against the old CertID and must never be handed out with the new certificate
   // (HAProxy kept the old CertID after renewal: haproxy#2319).
-  #swapCertificate(chain: CertificateChain): void {
+  #swapCertificate(chain: CertificateChain): boolean {
     const old = this.#chain;
-    if (chain.leaf.der.equals(old.leaf.der) && chain.issuer.der.equals(old.issuer.der)) return;
+    if (chain.leaf.der.equals(old.leaf.der) && chain.issuer.der.equals(old.issuer.der)) return false;
     const servers = [...this.#servers];
     for (const server of servers) detachSource(server, this);
     this.#chain = chain;
@@ -428,6 +455,7 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
     this.#clearTimer();
     for (const server of servers) attachSource(server, this);
     this.emit('certificate', this.status());
+    return true;
   }
 
   // One timer at a time, for the next of: 'expiring', 'expired'.

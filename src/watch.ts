@@ -1,4 +1,5 @@
-import { watch as watchDirectory, unwatchFile, watchFile as pollFile, type FSWatcher, type Stats } from 'node:fs';
+import { statSync, watch as watchDirectory, unwatchFile, watchFile as pollFile, type BigIntStats, type FSWatcher, type Stats } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 
 /** Options of a file watch. */
@@ -28,6 +29,12 @@ export interface FileWatch {
  * goes away) and an `fs.watchFile` stat poll (slower, follows symlinks, survives everything).
  * A broken directory watch is re-established on the next poll tick.
  *
+ * `onChange` runs once per change: after the quiet time, the file (symlinks followed) is
+ * stat'ed and `onChange` runs only if its identity (device, inode, size, mtime, ctime, or
+ * that it is missing) differs from the one seen when `onChange` last ran (or when the watch
+ * started). So the poll noticing a change that a directory event already reported calls
+ * nothing, and neither do events for other entries of the directory.
+ *
  * @example
  * ```ts
  * const watch = watchFile('/etc/ssl/site.pem.ocsp', () => console.log('changed'));
@@ -42,13 +49,38 @@ export function watchFile(file: string, onChange: () => void, options: WatchOpti
   let timer: NodeJS.Timeout | null = null;
   let dirWatcher: FSWatcher | null = null;
   let closed = false;
+  let seen = identitySync(file);
+  let checking = false;
+  let checkAgain = false;
+
+  // One stat at a time; a change reported while one runs is checked again after it.
+  const check = async () => {
+    if (checking) {
+      checkAgain = true;
+      return;
+    }
+    checking = true;
+    try {
+      do {
+        checkAgain = false;
+        const now = await identity(file);
+        if (closed) return;
+        if (now !== seen) {
+          seen = now;
+          onChange();
+        }
+      } while (checkAgain);
+    } finally {
+      checking = false;
+    }
+  };
 
   const fire = () => {
     if (closed) return;
     if (timer) clearTimeout(timer);
     timer = setTimeout(() => {
       timer = null;
-      if (!closed) onChange();
+      if (!closed) void check();
     }, debounceMs);
     timer.unref();
   };
@@ -89,4 +121,27 @@ export function watchFile(file: string, onChange: () => void, options: WatchOpti
       unwatchFile(file, onPoll);
     },
   };
+}
+
+// What tells one version of a file from another without reading it. Nanosecond times: two
+// writes in the same millisecond differ in ctime on every file system that keeps ns.
+function identityOf(stats: BigIntStats | undefined, missing?: unknown): string {
+  if (!stats) return `missing ${(missing as NodeJS.ErrnoException | undefined)?.code ?? ''}`;
+  return `${stats.dev}:${stats.ino}:${stats.size}:${stats.mtimeNs}:${stats.ctimeNs}`;
+}
+
+function identitySync(file: string): string {
+  try {
+    return identityOf(statSync(file, { bigint: true }));
+  } catch (err) {
+    return identityOf(undefined, err);
+  }
+}
+
+async function identity(file: string): Promise<string> {
+  try {
+    return identityOf(await stat(file, { bigint: true }));
+  } catch (err) {
+    return identityOf(undefined, err);
+  }
 }

@@ -3,12 +3,12 @@
  * Kubernetes ..data symlink swap), certificate rotation, and swaps under full handshake load.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, unwatchFile, watchFile as pollFile, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
-import { createStaplingContext, type StaplingContext } from '../src/index.js';
+import { createStaplingContext, watchFile, type StaplingContext } from '../src/index.js';
 import { writeFileAtomic } from '../src/ocsp/file.js';
 import { handshake, type HandshakeResult } from './fixtures/client.js';
 import { makePki, type Pki } from './fixtures/pki.js';
@@ -134,6 +134,139 @@ describe('watch', () => {
     await ctx.close();
   });
 });
+
+/**
+ * Counts the events of `ctx` while `change` runs, until the change has been reported (the
+ * first event) and then seen by the stat poll too, plus a settling time of many debounce
+ * periods: a second report of the same change would have landed by then.
+ */
+async function eventsOfOneChange(ctx: StaplingContext, file: string, change: () => unknown): Promise<{ reload: number; refused: number }> {
+  const counts = { reload: 0, refused: 0 };
+  const onReload = () => counts.reload++;
+  const onRefused = () => counts.refused++;
+  ctx.on('reload', onReload).on('refused', onRefused);
+  // Node keeps one stat poller per path: this listener runs right after the watch's own one.
+  const polled = new Promise<void>((resolve) => {
+    const witness = () => {
+      unwatchFile(file, witness);
+      resolve();
+    };
+    pollFile(file, { interval: WATCH.pollMs, persistent: false }, witness);
+  });
+  const reported = Promise.race([nextEvent(ctx, 'reload'), nextEvent(ctx, 'refused')]);
+  await change();
+  await reported;
+  await polled;
+  await delay(WATCH.debounceMs * 20);
+  ctx.off('reload', onReload).off('refused', onRefused);
+  return counts;
+}
+
+describe('watch: one change, one event, one counter step', () => {
+  const kinds: { name: string; setUp?: (dir: string) => string; change: (file: string, dir: string) => unknown; expect: 'reload' | 'refused' }[] = [
+    { name: 'rename over', change: (file) => writeFileAtomic(file, good2), expect: 'reload' },
+    { name: 'in-place rewrite', change: (file) => writeFileSync(file, good2), expect: 'reload' },
+    { name: 'bad file renamed over', change: (file) => writeFileAtomic(file, pki.respond({ status: 'revoked' })), expect: 'refused' },
+    { name: 'delete', change: (file) => unlinkSync(file), expect: 'refused' },
+    {
+      name: 'Kubernetes ..data swap',
+      setUp: (dir) => {
+        mkdirSync(join(dir, '..v1'));
+        writeFileSync(join(dir, '..v1', 'leaf.ocsp'), good);
+        symlinkSync('..v1', join(dir, '..data'));
+        symlinkSync('..data/leaf.ocsp', join(dir, 'leaf.ocsp'));
+        return join(dir, 'leaf.ocsp');
+      },
+      change: (_file, dir) => {
+        mkdirSync(join(dir, '..v2'));
+        writeFileSync(join(dir, '..v2', 'leaf.ocsp'), good2);
+        symlinkSync('..v2', join(dir, '..data_tmp'));
+        renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
+        rmSync(join(dir, '..v1'), { recursive: true });
+      },
+      expect: 'reload',
+    },
+  ];
+  for (const kind of kinds) {
+    it(`${kind.name}: exactly one '${kind.expect}'`, async () => {
+      const dir = freshDir();
+      const file = kind.setUp?.(dir) ?? join(dir, 'leaf.ocsp');
+      if (!kind.setUp) writeFileSync(file, good);
+      const ctx = (await createStaplingContext({ certFile: pki.leaf.chain, ocspFile: file })).watch(WATCH);
+      const before = ctx.counters();
+      const counts = await eventsOfOneChange(ctx, file, () => kind.change(file, dir));
+      const after = ctx.counters();
+      assert.deepEqual(counts, { reload: kind.expect === 'reload' ? 1 : 0, refused: kind.expect === 'refused' ? 1 : 0 });
+      assert.equal(after.reloads - before.reloads, counts.reload, 'reload counter');
+      assert.equal(after.refusals - before.refusals, counts.refused, 'refusal counter');
+      await ctx.close();
+    });
+  }
+
+  it('delete then recreate: one refusal, then one reload', async () => {
+    const file = join(freshDir(), 'leaf.ocsp');
+    writeFileSync(file, good);
+    const ctx = (await createStaplingContext({ certFile: pki.leaf.chain, ocspFile: file })).watch(WATCH);
+    assert.deepEqual(await eventsOfOneChange(ctx, file, () => unlinkSync(file)), { reload: 0, refused: 1 });
+    assert.deepEqual(await eventsOfOneChange(ctx, file, () => writeFileSync(file, good2)), { reload: 1, refused: 0 });
+    assert.deepEqual(ctx.counters().refusalsByCode, { ERR_OCSP_FILE_READ: 1 });
+    assert.equal(ctx.counters().reloads, 2);
+    await ctx.close();
+  });
+
+  it('a file touched or rewritten with the same bytes reloads nothing, and explicit reload() still reports', async () => {
+    const file = join(freshDir(), 'leaf.ocsp');
+    writeFileSync(file, good);
+    const ctx = (await createStaplingContext({ certFile: pki.leaf.chain, ocspFile: file })).watch(WATCH);
+    // Identity changes (inode, ctime), contents do not: the watch reads, finds nothing new.
+    await assertSilent(ctx, file, () => writeFileAtomic(file, good));
+    await assertSilent(ctx, file, () => chmodSync(file, 0o600));
+    assert.equal(ctx.counters().reloads, 1);
+    let events = 0;
+    ctx.on('reload', () => events++);
+    await ctx.reload();
+    assert.equal(events, 1, 'reload() asked explicitly always tells');
+    await ctx.close();
+  });
+
+  it('watchFile calls back once per change, not again when the poll catches up', async () => {
+    const file = join(freshDir(), 'leaf.ocsp');
+    writeFileSync(file, good);
+    let calls = 0;
+    const watch = watchFile(file, () => calls++, WATCH);
+    const polled = new Promise<void>((resolve) => {
+      const witness = () => {
+        unwatchFile(file, witness);
+        resolve();
+      };
+      pollFile(file, { interval: WATCH.pollMs, persistent: false }, witness);
+    });
+    await writeFileAtomic(file, good2);
+    await polled;
+    await delay(WATCH.debounceMs * 20);
+    watch.close();
+    assert.equal(calls, 1);
+  });
+});
+
+/** `change` gives no event: checked once the stat poll has seen the change and settled. */
+async function assertSilent(ctx: StaplingContext, file: string, change: () => unknown): Promise<void> {
+  let events = 0;
+  const count = () => events++;
+  ctx.on('reload', count).on('refused', count);
+  const polled = new Promise<void>((resolve) => {
+    const witness = () => {
+      unwatchFile(file, witness);
+      resolve();
+    };
+    pollFile(file, { interval: WATCH.pollMs, persistent: false }, witness);
+  });
+  await change();
+  await polled;
+  await delay(WATCH.debounceMs * 20);
+  ctx.off('reload', count).off('refused', count);
+  assert.equal(events, 0);
+}
 
 describe('certificate rotation', () => {
   it('never hands the old staple out with the new certificate; new cert first, new staple later', async () => {
