@@ -2,12 +2,12 @@
  * Every refusal the library can give has its own stable code. Codes never change meaning
  * between versions; new codes may be added.
  *
- * Certificate side (these make {@link createStaplingContext} reject):
+ * Certificate side (family `certificate`; these make {@link createStaplingContext} reject):
  * - `ERR_CERT_READ`: the certificate or issuer file could not be read.
  * - `ERR_CERT_PARSE`: the file holds no usable X.509 certificate.
  * - `ERR_ISSUER_NOT_FOUND`: no certificate in the chain or issuer file issued the leaf.
  *
- * OCSP side (these never stop a running server; the last good staple stays):
+ * OCSP side (family `response`; these never stop a running server; the last good staple stays):
  * - `ERR_OCSP_FILE_READ`: missing, unreadable, a directory, or changed while being read.
  * - `ERR_OCSP_EMPTY`: the file has no bytes.
  * - `ERR_OCSP_TOO_LARGE`: larger than `maxResponseBytes`.
@@ -29,7 +29,7 @@
  * - `ERR_OCSP_UNSUPPORTED_ALGORITHM`: the signature algorithm is not one we can check.
  * - `ERR_OCSP_BAD_SIGNATURE`: the signature does not verify.
  *
- * Fetching from a responder ({@link fetchOcspResponse}, `ocsp-stapler fetch`, refresh):
+ * Fetching from a responder (family `fetch`; {@link fetchOcspResponse}, `ocsp-stapler fetch`, refresh):
  * - `ERR_FETCH_NO_URL`: no responder URL: the certificate has no AIA OCSP URL and none was given,
  *   or the URL is not http: or https:.
  * - `ERR_FETCH_NETWORK`: the responder could not be reached (DNS, refused, reset).
@@ -38,6 +38,21 @@
  * - `ERR_FETCH_CONTENT_TYPE`: the body is not `application/ocsp-response`.
  * - `ERR_FETCH_TOO_LARGE`: the body is larger than the limit.
  * - `ERR_FETCH_REDIRECTS`: too many redirects, or a redirect without a usable Location.
+ * - `ERR_FILE_WRITE`: a good response could not be written to its file (refresh, `ocsp-stapler
+ *   fetch`); the previous file is left as it was.
+ *
+ * Using the library (family `usage`: a mistake in the calling code or its configuration):
+ * - `ERR_INVALID_OPTION`: an option has the wrong type or is out of range, or a required one is
+ *   missing; the message names the option, what was expected and what was found.
+ * - `ERR_INVALID_ARGUMENT`: a positional argument (not an option) has the wrong type or value.
+ *
+ * Lifecycle (family `lifecycle`: the object can no longer do what was asked):
+ * - `ERR_CLOSED`: the context or registry was closed.
+ * - `ERR_STOPPED`: the refresher was stopped (also the rejection of a fetch that stop() aborted).
+ * - `ERR_ABORTED`: the caller's `AbortSignal` fired; `cause` is the signal's reason.
+ *
+ * Each code belongs to one {@link StaplingErrorFamily}: see {@link ERROR_FAMILIES} and
+ * {@link StaplingError.family}.
  */
 export type StaplingErrorCode =
   | 'ERR_CERT_READ'
@@ -66,7 +81,69 @@ export type StaplingErrorCode =
   | 'ERR_FETCH_HTTP_STATUS'
   | 'ERR_FETCH_CONTENT_TYPE'
   | 'ERR_FETCH_TOO_LARGE'
-  | 'ERR_FETCH_REDIRECTS';
+  | 'ERR_FETCH_REDIRECTS'
+  | 'ERR_FILE_WRITE'
+  | 'ERR_INVALID_OPTION'
+  | 'ERR_INVALID_ARGUMENT'
+  | 'ERR_CLOSED'
+  | 'ERR_STOPPED'
+  | 'ERR_ABORTED';
+
+/**
+ * What kind of failure a code is, so that callers need no string prefixes:
+ * - `certificate`: the certificate or issuer side is unusable (a context cannot be made).
+ * - `response`: an OCSP response was refused; a running server keeps its last good staple.
+ * - `fetch`: the job half could not deliver a response (responder unreachable, HTTP error,
+ *   file not written); nothing was refused and nothing changed.
+ * - `usage`: the calling code passed a bad option or argument.
+ * - `lifecycle`: the object was closed or stopped, or the caller aborted.
+ */
+export type StaplingErrorFamily = 'certificate' | 'response' | 'fetch' | 'usage' | 'lifecycle';
+
+/**
+ * The family of every code. A `Record` over the code union: a new code does not compile until
+ * it has a family. One line per code, grouped as in the union, to keep merges simple.
+ *
+ * @example
+ * ```ts
+ * if (ERROR_FAMILIES[err.code] === 'response') metrics.refused.inc();
+ * ```
+ */
+export const ERROR_FAMILIES: Readonly<Record<StaplingErrorCode, StaplingErrorFamily>> = Object.freeze({
+  ERR_CERT_READ: 'certificate',
+  ERR_CERT_PARSE: 'certificate',
+  ERR_ISSUER_NOT_FOUND: 'certificate',
+  ERR_OCSP_FILE_READ: 'response',
+  ERR_OCSP_EMPTY: 'response',
+  ERR_OCSP_TOO_LARGE: 'response',
+  ERR_OCSP_MALFORMED: 'response',
+  ERR_OCSP_TRAILING_DATA: 'response',
+  ERR_OCSP_RESPONSE_STATUS: 'response',
+  ERR_OCSP_RESPONSE_TYPE: 'response',
+  ERR_OCSP_CERTID_MISMATCH: 'response',
+  ERR_OCSP_REVOKED: 'response',
+  ERR_OCSP_UNKNOWN: 'response',
+  ERR_OCSP_NOT_YET_VALID: 'response',
+  ERR_OCSP_EXPIRED: 'response',
+  ERR_OCSP_SIGNER_NOT_FOUND: 'response',
+  ERR_OCSP_SIGNER_UNAUTHORIZED: 'response',
+  ERR_OCSP_SIGNER_EXPIRED: 'response',
+  ERR_OCSP_UNSUPPORTED_ALGORITHM: 'response',
+  ERR_OCSP_BAD_SIGNATURE: 'response',
+  ERR_FETCH_NO_URL: 'fetch',
+  ERR_FETCH_NETWORK: 'fetch',
+  ERR_FETCH_TIMEOUT: 'fetch',
+  ERR_FETCH_HTTP_STATUS: 'fetch',
+  ERR_FETCH_CONTENT_TYPE: 'fetch',
+  ERR_FETCH_TOO_LARGE: 'fetch',
+  ERR_FETCH_REDIRECTS: 'fetch',
+  ERR_FILE_WRITE: 'fetch',
+  ERR_INVALID_OPTION: 'usage',
+  ERR_INVALID_ARGUMENT: 'usage',
+  ERR_CLOSED: 'lifecycle',
+  ERR_STOPPED: 'lifecycle',
+  ERR_ABORTED: 'lifecycle',
+});
 
 /** Extra facts carried by a {@link StaplingError}. */
 export interface StaplingErrorDetails {
@@ -96,6 +173,8 @@ export interface StaplingErrorDetails {
 export class StaplingError extends Error {
   /** Stable machine-readable code, see {@link StaplingErrorCode}. */
   readonly code: StaplingErrorCode;
+  /** The code's family (from {@link ERROR_FAMILIES}): test this rather than a code prefix. */
+  readonly family: StaplingErrorFamily;
   /** The refusal in a few words, without expected/found/file. */
   readonly reason: string;
   /** What the check wanted. */
@@ -112,6 +191,7 @@ export class StaplingError extends Error {
     super(parts.join('; ') + (details.file ? ` (${details.file})` : ''), { cause: details.cause });
     this.name = 'StaplingError';
     this.code = code;
+    this.family = ERROR_FAMILIES[code];
     this.reason = reason;
     this.expected = details.expected;
     this.found = details.found;

@@ -33,15 +33,8 @@ export interface VerifyLimits {
   readonly maxResponseBytes: number;
 }
 
-/**
- * The defaults of the limits that are options (the context's, fetch's and the CLI's): 64 KiB,
- * 5 minutes of skew (as `openssl ocsp -validity_period`), one day without nextUpdate.
- */
-export const DEFAULT_LIMITS = {
-  maxResponseBytes: 65_536,
-  clockSkewMs: 300_000,
-  maxAgeWithoutNextUpdateMs: 86_400_000,
-} as const;
+// The defaults live with every other default, in options.ts.
+export { DEFAULT_LIMITS } from '../options.js';
 
 /** Who signed a response that verified. */
 export type SignedBy = 'issuer' | 'delegated';
