@@ -46,7 +46,7 @@ describe('OptionReader', () => {
     assertInvalid(() => reader({ b: 'yes' }).boolean('b', true), 'b', /true or false/, 'the string "yes"');
     assertInvalid(() => reader({ f: 5 }).function('f', Date.now), 'f', /a function/, 'the number 5');
     assertInvalid(() => reader({ e: 'c' }).oneOf('e', ['a', 'b'], 'a'), 'e', /one of "a", "b"/, 'the string "c"');
-    assertInvalid(() => reader({ c: {} }).methods('c', ['now'], undefined), 'c', /methods now/, 'an object (Object)');
+    assertInvalid(() => reader({ c: {} }).methods<{ now(): number }>('c', ['now']), 'c', /methods now/, 'an object (Object)');
     assertInvalid(() => reader({ p: 'a\0b' }).path('p'), 'p', /file path/, 'the string "a\\u0000b"');
   });
 
