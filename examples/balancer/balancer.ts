@@ -8,7 +8,7 @@ import tls from 'node:tls';
 import { Certificates, type StapleReport } from './certificates.js';
 import type { Options } from './options.js';
 import { Pool, type Backend, type Client } from './pool.js';
-import { ForwardedFor } from './xff.js';
+import { endRefused, ForwardedFor } from './xff.js';
 
 /** Everything the status page, `status` and the metrics show, for one process. Plain data. */
 export interface Snapshot {
@@ -219,6 +219,15 @@ export class Balancer {
     if (this.xForwardedFor) {
       const rewriter = new ForwardedFor(address);
       rewriter.on('error', close);
+      upstream.on('data', (chunk: Buffer) => rewriter.fromServer(chunk));
+      rewriter.on('refuse', (response: Buffer | null) => {
+        // Reset, not close, the server's connection: it may hold a request cut short, which a
+        // lenient server would complete at a clean end. The client still gets its answer.
+        upstream.off('close', close).off('error', close).on('error', () => {});
+        upstream.unpipe(client);
+        upstream.resetAndDestroy();
+        endRefused(client, response);
+      });
       client.pipe(rewriter).pipe(upstream);
     } else {
       client.pipe(upstream);
