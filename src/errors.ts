@@ -25,6 +25,10 @@
  *   carried in the response.
  * - `ERR_OCSP_SIGNER_UNAUTHORIZED`: the signer is not the issuer and not a responder the
  *   issuer delegated to with id-kp-OCSPSigning (RFC 6960 section 4.2.2.2).
+ * - `ERR_OCSP_SIGNER_INVALID`: the delegated responder certificate is one a strict client refuses
+ *   to use: a repeated or malformed extension, an authorityKeyIdentifier naming another issuer, or
+ *   a key or signature algorithm a client refuses (RSA under 1024 bits, EC curves other than
+ *   P-256/P-384/P-521 or explicit parameters, SHA-1, MD5 or SHA-224 signatures; docs/STRICTNESS.md).
  * - `ERR_OCSP_SIGNER_EXPIRED`: the delegated responder certificate is not valid now.
  * - `ERR_OCSP_UNSUPPORTED_ALGORITHM`: the signature algorithm is not one we can check.
  * - `ERR_OCSP_BAD_SIGNATURE`: the signature does not verify.
@@ -72,6 +76,7 @@ export type StaplingErrorCode =
   | 'ERR_OCSP_EXPIRED'
   | 'ERR_OCSP_SIGNER_NOT_FOUND'
   | 'ERR_OCSP_SIGNER_UNAUTHORIZED'
+  | 'ERR_OCSP_SIGNER_INVALID'
   | 'ERR_OCSP_SIGNER_EXPIRED'
   | 'ERR_OCSP_UNSUPPORTED_ALGORITHM'
   | 'ERR_OCSP_BAD_SIGNATURE'
@@ -127,6 +132,7 @@ export const ERROR_FAMILIES: Readonly<Record<StaplingErrorCode, StaplingErrorFam
   ERR_OCSP_EXPIRED: 'response',
   ERR_OCSP_SIGNER_NOT_FOUND: 'response',
   ERR_OCSP_SIGNER_UNAUTHORIZED: 'response',
+  ERR_OCSP_SIGNER_INVALID: 'response',
   ERR_OCSP_SIGNER_EXPIRED: 'response',
   ERR_OCSP_UNSUPPORTED_ALGORITHM: 'response',
   ERR_OCSP_BAD_SIGNATURE: 'response',
