@@ -14,7 +14,7 @@ export type {
   StaplingCounters,
 } from './context.js';
 export { createStaplingRegistry, scanDirectory, StaplingRegistry } from './registry.js';
-export type { RegistryEntry, ReloadResult, StaplingRegistryEvents, StaplingRegistryOptions } from './registry.js';
+export type { FileReloadResult, RegistryEntry, ReloadResult, StaplingRegistryEvents, StaplingRegistryOptions } from './registry.js';
 export { renderPrometheus } from './metrics.js';
 export type { MetricsSources } from './metrics.js';
 export { reloadClusterWorkers, serveClusterReloads } from './cluster.js';

@@ -3,7 +3,9 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Server as TlsServer } from 'node:tls';
 import { StaplingContext, type ReloadOptions, type StapleStatus, type StaplingContextOptions } from './context.js';
-import { StaplingError } from './errors.js';
+import { StaplingError, type StaplingErrorCode } from './errors.js';
+import { readOcspFile } from './ocsp/file.js';
+import { DEFAULT_LIMITS } from './options.js';
 import { loadCertificateChain, type CertificateCache } from './pki.js';
 
 /** One certificate of a registry. */
@@ -48,6 +50,34 @@ export interface ReloadResult {
   /** The context's status after the reload. */
   readonly status: StapleStatus;
 }
+
+/** The outcome of {@link StaplingRegistry.reloadFromFile}. */
+export interface FileReloadResult {
+  /** The OCSP response file given. */
+  readonly ocspFile: string;
+  /** True when it passed every check and is now the staple (and the file) of `context`. */
+  readonly ok: boolean;
+  /** Set when `ok` is false. */
+  readonly error: StaplingError | undefined;
+  /**
+   * The context the response is for: the one now stapling it, or the one that refused it for a
+   * reason of its own (revoked, expired, bad signature...). Undefined when the file could not be
+   * read, is not a usable response at all, or names none of the registry's certificates: then no
+   * context changed.
+   */
+  readonly context: StaplingContext | undefined;
+}
+
+/** Refusals that say nothing about which certificate a response is for: every context would give them. */
+const NOT_ABOUT_A_CERTIFICATE: ReadonlySet<StaplingErrorCode> = new Set<StaplingErrorCode>([
+  'ERR_OCSP_FILE_READ',
+  'ERR_OCSP_EMPTY',
+  'ERR_OCSP_TOO_LARGE',
+  'ERR_OCSP_MALFORMED',
+  'ERR_OCSP_TRAILING_DATA',
+  'ERR_OCSP_RESPONSE_STATUS',
+  'ERR_OCSP_RESPONSE_TYPE',
+]);
 
 /** Events of a {@link StaplingRegistry}: those of its contexts, with the context. */
 export interface StaplingRegistryEvents {
@@ -145,6 +175,55 @@ export class StaplingRegistry extends EventEmitter<StaplingRegistryEvents> {
   /** Reloads every context, a few at a time; never rejects: each result says how it went. */
   async reloadAll(options: ReloadOptions = {}): Promise<ReloadResult[]> {
     return mapLimit(this.#contexts, this.#options.concurrency ?? 16, (context) => reloadForResult(context, options));
+  }
+
+  /**
+   * Pen's `ssl_ocsp_response FILE` for many certificates: reads `file` once (capped at
+   * `maxResponseBytes`, regular files only, never blocking on a FIFO), finds the certificate it
+   * is for by checking it against each context (pure: nothing is swapped), then reloads that
+   * context from `file`, which becomes its `ocspFile` if it passes. Never rejects: the result
+   * says how it went. When the file is refused, nothing changes but that context's
+   * `lastRefusal`: every staple stays.
+   *
+   * @example
+   * ```ts
+   * const { ok, context, error } = await registry.reloadFromFile('/var/lib/ocsp/site.der');
+   * console.log(ok ? `${context!.status().subject}: stapling` : `refused: ${error!.message}`);
+   * ```
+   */
+  async reloadFromFile(file: string): Promise<FileReloadResult> {
+    const refused = (error: StaplingError, context?: StaplingContext): FileReloadResult => ({ ocspFile: file, ok: false, error, context });
+    let bytes: Buffer;
+    try {
+      bytes = await readOcspFile(file, this.#options.maxResponseBytes ?? DEFAULT_LIMITS.maxResponseBytes);
+    } catch (err) {
+      return refused(err as StaplingError);
+    }
+    let target: StaplingContext | undefined;
+    let mismatch: StaplingError | undefined;
+    for (const context of this.#contexts) {
+      try {
+        context.verify(bytes);
+        target = context;
+        break;
+      } catch (err) {
+        const error = err instanceof StaplingError ? err.withFile(file) : new StaplingError('ERR_OCSP_MALFORMED', 'unexpected failure while checking the response', { found: String(err), file, cause: err });
+        if (NOT_ABOUT_A_CERTIFICATE.has(error.code)) return refused(error);
+        if (error.code !== 'ERR_OCSP_CERTID_MISMATCH') target ??= context;
+        else mismatch ??= error;
+      }
+    }
+    if (target === undefined) {
+      return refused(
+        new StaplingError('ERR_OCSP_CERTID_MISMATCH', "the response is for none of the registry's certificates", {
+          expected: `a response for one of ${this.#contexts.length} certificate(s)`,
+          found: mismatch?.found ?? 'no certificate in the registry',
+          file,
+        }),
+      );
+    }
+    const result = await reloadForResult(target, { ocspFile: file });
+    return { ocspFile: file, ok: result.ok, error: result.error, context: target };
   }
 
   /** The status of every context. */

@@ -1,5 +1,6 @@
 /** Many certificates on one server; Prometheus counters; a cluster reloading on one command. */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import cluster from 'node:cluster';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -81,6 +82,40 @@ describe('registry', () => {
     assert.deepEqual(results.map((r) => [r.ok, r.error?.code]), [[false, 'ERR_OCSP_REVOKED'], [true, undefined]]);
     assert.ok(registry.contexts()[0]!.stapleNow()!.equals(good));
     await registry.close();
+  });
+
+  it('reloadFromFile finds the certificate a response file is for and makes it its file; a refusal changes no staple', async () => {
+    const staples = { a: pki.respond(), b: pki.respond({ certs: [pki.leaf2] }) };
+    const dir = siteDir([['a', pki.leaf, staples.a], ['b', pki.leaf2, null]]);
+    const registry = await createStaplingRegistry({ dir });
+    try {
+      const [a, b] = registry.contexts();
+      const forB = pki.file(staples.b, `b-${Math.random()}.der`);
+      const ok = await registry.reloadFromFile(forB);
+      assert.deepEqual([ok.ok, ok.context === b, ok.error], [true, true, undefined]);
+      assert.equal(b!.status().ocspFile, forB);
+      assert.ok(b!.stapleNow()!.equals(staples.b));
+      // Revoked: about a, refused by a; a keeps its staple and its file.
+      const revoked = await registry.reloadFromFile(pki.file(pki.respond({ status: 'revoked' }), `r-${Math.random()}.der`));
+      assert.deepEqual([revoked.ok, revoked.context === a, revoked.error?.code], [false, true, 'ERR_OCSP_REVOKED']);
+      assert.ok(a!.stapleNow()!.equals(staples.a));
+      assert.equal(a!.status().ocspFile, join(dir, 'a.pem.ocsp'));
+      // For no certificate of the registry, garbage, a FIFO and a device: no context is touched.
+      const other = await registry.reloadFromFile(pki.file(pki.respond({ certs: [pki.mustStaple] }), `m-${Math.random()}.der`));
+      assert.deepEqual([other.ok, other.context, other.error?.code], [false, undefined, 'ERR_OCSP_CERTID_MISMATCH']);
+      const garbage = await registry.reloadFromFile(pki.file(Buffer.from('garbage'), `g-${Math.random()}.der`));
+      assert.deepEqual([garbage.context, garbage.error?.code], [undefined, 'ERR_OCSP_MALFORMED']);
+      const fifo = join(dir, 'fifo');
+      execFileSync('mkfifo', [fifo]);
+      const fromFifo = await registry.reloadFromFile(fifo);
+      assert.deepEqual([fromFifo.context, fromFifo.error?.code], [undefined, 'ERR_OCSP_FILE_READ']);
+      const zero = await registry.reloadFromFile('/dev/zero');
+      assert.deepEqual([zero.context, zero.error?.code], [undefined, 'ERR_OCSP_FILE_READ']);
+      assert.deepEqual(registry.status().map((s) => s.stapling), [true, true]);
+      assert.equal(a!.status().lastRefusal?.code, 'ERR_OCSP_REVOKED');
+    } finally {
+      await registry.close();
+    }
   });
 
   it('rejects when a certificate in the directory is unusable', async () => {

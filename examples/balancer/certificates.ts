@@ -1,12 +1,15 @@
 /**
  * The balancer's certificates and their staples: -E/-K/--ocsp, plus one per server name in
- * --sni-dir. Every staple goes through a StaplingContext from the library, so a bad file is
- * never stapled and never replaces a good staple.
+ * --sni-dir. The staples are the library's own answer for many certificates: one
+ * `StaplingRegistry` holds a context per certificate, attaches them (and those added later) to
+ * the server, reloads them all on SIGHUP, finds the certificate a `ssl_ocsp_response FILE` is
+ * for, and closes them. This file only adds what a TLS server needs besides staples: the key
+ * files, and a SecureContext per server name.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import tls from 'node:tls';
-import { createStaplingContext, type StaplingContext, type StapleStatus } from 'ocsp-stapler';
+import { createStaplingRegistry, type RegistryEntry, type StaplingContext, type StaplingRegistry, type StapleStatus } from 'ocsp-stapler';
 
 /** One certificate the balancer serves. */
 export interface Certificate {
@@ -14,7 +17,10 @@ export interface Certificate {
   readonly name: string;
   readonly certFile: string;
   readonly keyFile: string;
-  /** Its staple; null until an OCSP file is configured. */
+  /** PEM contents of certFile and keyFile, read once at start. */
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  /** Its staple; null until an OCSP file is configured (-E without --ocsp). */
   stapling: StaplingContext | null;
   /** For SNI names: the SecureContext SNICallback hands out. */
   readonly secureContext: tls.SecureContext | null;
@@ -34,6 +40,7 @@ export interface StapleReport {
 export interface ResponseResult {
   readonly ok: boolean;
   readonly text: string;
+  /** The certificate the response is for; null when it is for none (or is no response at all). */
   readonly certificate: string | null;
   readonly status: StapleStatus | null;
   readonly refusal: { code: string; message: string } | null;
@@ -44,16 +51,21 @@ const NAME = /^[a-z0-9*]([a-z0-9.-]{0,252})$/i;
 
 /** Every certificate and staple of one TLS server. */
 export class Certificates {
-  readonly list: Certificate[] = [];
-  readonly #servers = new Set<tls.Server>();
+  readonly list: Certificate[];
+  readonly registry: StaplingRegistry;
 
-  /** Loads -E/-K/--ocsp and the --sni-dir. Throws on unusable certificates; a bad OCSP file only leaves that name unstapled. */
+  private constructor(list: Certificate[], registry: StaplingRegistry) {
+    this.list = list;
+    this.registry = registry;
+  }
+
+  /**
+   * Loads -E/-K/--ocsp and the --sni-dir. Throws, naming the files, on unusable certificates or
+   * keys; a bad OCSP file only leaves that name unstapled.
+   */
   static async load(options: { certFile: string | null; keyFile: string | null; ocspFile: string | null; sniDir: string | null }): Promise<Certificates> {
-    const certs = new Certificates();
-    if (options.certFile && options.keyFile) {
-      const stapling = options.ocspFile ? await createStaplingContext({ certFile: options.certFile, ocspFile: options.ocspFile }) : null;
-      certs.list.push({ name: 'default', certFile: options.certFile, keyFile: options.keyFile, stapling, secureContext: null });
-    }
+    const found: { name: string; certFile: string; keyFile: string; ocspFile: string | null; sni: boolean }[] = [];
+    if (options.certFile && options.keyFile) found.push({ name: 'default', certFile: options.certFile, keyFile: options.keyFile, ocspFile: options.ocspFile, sni: false });
     if (options.sniDir) {
       for (const file of readdirSync(options.sniDir).sort()) {
         if (!file.endsWith('.pem')) continue;
@@ -63,21 +75,27 @@ export class Certificates {
         const keyFile = join(options.sniDir, `${name}.key`);
         // A certificate without its key is not a name we can serve (README: "each NAME.pem with a NAME.key").
         if (!isFile(keyFile)) continue;
-        const ocspFile = `${certFile}.ocsp`;
-        const secureContext = tls.createSecureContext({ cert: readFileSync(certFile), key: readFileSync(keyFile) });
-        const stapling = await createStaplingContext({ certFile, ocspFile });
-        certs.list.push({ name: name.toLowerCase(), certFile, keyFile, stapling, secureContext });
+        found.push({ name: name.toLowerCase(), certFile, keyFile, ocspFile: `${certFile}.ocsp`, sni: true });
       }
     }
-    if (certs.list.length === 0) throw new Error(`no certificate: --sni-dir ${options.sniDir} has no name.pem with name.key`);
-    return certs;
+    if (found.length === 0) throw new Error(`no certificate: --sni-dir ${options.sniDir} has no name.pem with name.key`);
+    const list = found.map((f): Certificate => {
+      const { cert, key, secureContext } = certificateAndKey(f.certFile, f.keyFile, f.sni ? '' : '-E/-K: ');
+      return { name: f.name, certFile: f.certFile, keyFile: f.keyFile, cert, key, stapling: null, secureContext: f.sni ? secureContext : null };
+    });
+    // Only certificates with an OCSP file go in at start: -E without --ocsp needs no issuer.
+    const stapled = found.flatMap((f, i) => (f.ocspFile ? [{ entry: { certFile: f.certFile, ocspFile: f.ocspFile } satisfies RegistryEntry, certificate: list[i]! }] : []));
+    const registry = await createStaplingRegistry({ entries: stapled.map((s) => s.entry) });
+    // The registry keeps the entries' order.
+    registry.contexts().forEach((context, i) => (stapled[i]!.certificate.stapling = context));
+    return new Certificates(list, registry);
   }
 
   /** Options for tls.createServer: the default certificate, and SNICallback for the rest. */
   serverOptions(): tls.TlsOptions {
     const byName = new Map(this.list.filter((c) => c.secureContext).map((c) => [c.name, c.secureContext!]));
     const fallback = this.list.find((c) => c.name === 'default') ?? this.list[0]!;
-    const options: tls.TlsOptions = { cert: readFileSync(fallback.certFile), key: readFileSync(fallback.keyFile) };
+    const options: tls.TlsOptions = { cert: fallback.cert, key: fallback.key };
     if (byName.size > 0) {
       options.SNICallback = (servername, callback) => {
         const name = servername.toLowerCase();
@@ -89,10 +107,9 @@ export class Certificates {
     return options;
   }
 
-  /** Attaches every staple to `server`; later staples (ssl_ocsp_response) are attached too. */
+  /** Attaches every staple to `server`, those added later (ssl_ocsp_response) too. */
   attach(server: tls.Server): void {
-    this.#servers.add(server);
-    for (const c of this.list) c.stapling?.attach(server);
+    this.registry.attach(server);
   }
 
   /** Staple state of every certificate. */
@@ -104,71 +121,83 @@ export class Certificates {
     });
   }
 
-  /** Re-reads every staple file (SIGHUP). One line per certificate. */
+  /** Re-reads every staple file (SIGHUP). One line per certificate with a staple file. */
   async reloadAll(): Promise<{ ok: boolean; lines: string[] }> {
-    const lines: string[] = [];
-    let ok = true;
-    for (const c of this.list) {
-      if (!c.stapling) continue;
-      try {
-        const status = await c.stapling.reload();
-        lines.push(`${c.name}: ${describe(status)}`);
-      } catch (err) {
-        ok = false;
-        lines.push(`${c.name}: refused ${errorText(err)}; ${keeps(c.stapling.status())}`);
-      }
-    }
-    return { ok, lines };
+    const results = await this.registry.reloadAll();
+    const lines = results.map((r, i) => {
+      const name = this.#nameOf(this.registry.contexts()[i]);
+      return r.ok ? `${name}: ${describe(r.status)}` : `${name}: refused ${r.error!.code}: ${r.error!.message}; ${keeps(r.status)}`;
+    });
+    return { ok: results.every((r) => r.ok), lines };
   }
 
   /**
    * `ssl_ocsp_response FILE`: like Pen, FILE becomes the staple file of the certificate it is
    * for, but only if it passes every check; otherwise nothing changes and the previous staple,
-   * if any, stays. With several certificates, the one the response names is found with
-   * `verify()` (pure: nothing is swapped), then that context reloads from FILE.
+   * if any, stays. The registry reads FILE once with the library's reader (capped, regular
+   * files only, never blocking) and finds the certificate it names.
    */
   async setResponse(file: string): Promise<ResponseResult> {
-    let bytes: Buffer | null = null;
-    try {
-      bytes = readFileSync(file);
-    } catch {
-      // Let the context report the read error with its code.
-    }
-    let target = this.list[0]!;
+    // A certificate served without a staple file (-E without --ocsp) can take one now.
     for (const c of this.list) {
-      const context = await this.#stapling(c);
+      if (c.stapling) continue;
       try {
-        if (bytes) context.verify(bytes);
-        target = c;
-        break;
-      } catch (err) {
-        // Prefer the certificate the response is about: anything but a CertID mismatch names it.
-        if ((err as { code?: string }).code !== 'ERR_OCSP_CERTID_MISMATCH') target = c;
+        c.stapling = await this.registry.add({ certFile: c.certFile, ocspFile: `${c.certFile}.ocsp` });
+      } catch {
+        // Its issuer is not in -E: it cannot be stapled, and the response cannot be for it.
       }
     }
-    const context = await this.#stapling(target);
-    try {
-      const status = await context.reload({ ocspFile: file });
-      return { ok: true, text: `${target.name}: ${describe(status)}`, certificate: target.name, status, refusal: null };
-    } catch (err) {
-      const { code, message } = err as { code: string; message: string };
-      const status = context.status();
-      return { ok: false, text: `${target.name}: refused ${code}: ${message}; ${keeps(status)}`, certificate: target.name, status, refusal: { code, message } };
-    }
+    const result = await this.registry.reloadFromFile(file);
+    const certificate = result.context ? this.#nameOf(result.context) : null;
+    const status = result.context?.status() ?? null;
+    if (result.ok) return { ok: true, text: `${certificate}: ${describe(status)}`, certificate, status, refusal: null };
+    const { code, message } = result.error!;
+    const stays = certificate === null ? `no staple changed (${this.list.map((c) => `${c.name}: ${keeps(c.stapling?.status() ?? null)}`).join('; ')})` : keeps(status);
+    return { ok: false, text: `${certificate ?? file}: refused ${code}: ${message}; ${stays}`, certificate, status, refusal: { code, message } };
   }
 
-  /** The certificate's context; one without an OCSP file yet gets one (it staples nothing until a file passes). */
-  async #stapling(c: Certificate): Promise<StaplingContext> {
-    if (!c.stapling) {
-      c.stapling = await createStaplingContext({ certFile: c.certFile, ocspFile: `${c.certFile}.ocsp` });
-      for (const server of this.#servers) c.stapling.attach(server);
-    }
-    return c.stapling;
+  #nameOf(context: StaplingContext | undefined): string {
+    return this.list.find((c) => c.stapling === context)?.name ?? '?';
   }
 
   /** Closes every StaplingContext (timers), for a clean exit. */
   async close(): Promise<void> {
-    for (const c of this.list) await c.stapling?.close();
+    await this.registry.close();
+  }
+}
+
+/**
+ * Reads a certificate and its key and checks that they make a TLS identity, with errors that
+ * name both files: OpenSSL's own ("error:1E08010C:DECODER routines::unsupported") do not, and
+ * do not say that -E and -K look swapped.
+ */
+function certificateAndKey(certFile: string, keyFile: string, prefix: string): { cert: Buffer; key: Buffer; secureContext: tls.SecureContext } {
+  const read = (file: string, what: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new Error(`${prefix}cannot read the ${what} file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+  };
+  const cert = read(certFile, 'certificate');
+  const key = read(keyFile, 'key');
+  const hasCert = cert.includes('-----BEGIN CERTIFICATE-----');
+  const keyInCert = /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(cert.toString('latin1'));
+  const hasKey = /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key.toString('latin1'));
+  if (!hasCert || !hasKey) {
+    const swapped = !hasCert && keyInCert && key.includes('-----BEGIN CERTIFICATE-----') ? ' (-E and -K look swapped)' : '';
+    const problems = [
+      ...(hasCert ? [] : [`${certFile} holds no PEM certificate ("-----BEGIN CERTIFICATE-----")`]),
+      ...(hasKey ? [] : [`${keyFile} holds no PEM private key ("-----BEGIN ... PRIVATE KEY-----")`]),
+    ];
+    throw new Error(`${prefix}${problems.join('; ')}${swapped}`);
+  }
+  try {
+    return { cert, key, secureContext: tls.createSecureContext({ cert, key }) };
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    const hint = /key values mismatch/i.test(reason) ? ': the key is not the certificate\'s' : '';
+    throw new Error(`${prefix}cannot use ${certFile} with the key ${keyFile}${hint} (${reason})`);
   }
 }
 
@@ -184,11 +213,6 @@ export function describe(status: StapleStatus | null): string {
 function keeps(status: StapleStatus | null): string {
   if (status?.stapling && status.validUntil) return `the previous staple stays (stapling until ${status.validUntil.toISOString()})`;
   return 'nothing was stapled before, and nothing is stapled now';
-}
-
-function errorText(err: unknown): string {
-  if (err && typeof err === 'object' && 'code' in err && 'message' in err) return `${String(err.code)}: ${String(err.message)}`;
-  return String(err);
 }
 
 /** True when `path` is a regular file (for --sni-dir checks). */

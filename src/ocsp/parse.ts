@@ -136,6 +136,7 @@ export interface OcspResponse {
 export function parseOcspResponse(input: Uint8Array): OcspResponse {
   const bytes = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
   if (bytes.length === 0) throw new StaplingError('ERR_OCSP_EMPTY', 'the OCSP response is empty');
+  checkNotPem(bytes);
   try {
     return parseOuter(bytes);
   } catch (err) {
@@ -148,6 +149,22 @@ export function parseOcspResponse(input: Uint8Array): OcspResponse {
     }
     throw new StaplingError('ERR_OCSP_MALFORMED', 'not a DER OCSPResponse', { found: err.message, cause: err });
   }
+}
+
+/**
+ * A PEM file given where DER is expected is a common mistake: say so, and how to convert it.
+ * (`openssl ocsp -respin` reads DER only; `openssl base64 -d` skips the BEGIN/END lines.)
+ */
+function checkNotPem(bytes: Buffer): void {
+  const label = /^\s*-----BEGIN ([A-Z0-9 ]{1,64})-----/.exec(bytes.subarray(0, 100).toString('latin1'))?.[1];
+  if (label === undefined) return;
+  const ocsp = label.includes('OCSP');
+  throw new StaplingError('ERR_OCSP_MALFORMED', 'this is PEM; a DER file is expected', {
+    expected: ocsp
+      ? 'the DER bytes of the OCSPResponse (convert with `openssl base64 -d -in FILE.pem -out FILE.der`; `openssl ocsp -respin` reads DER only)'
+      : 'the DER bytes of an OCSPResponse',
+    found: `a PEM "${label}" block${ocsp ? '' : ', not an OCSP response'}`,
+  });
 }
 
 function parseOuter(bytes: Buffer): OcspResponse {
