@@ -33,6 +33,13 @@ export interface StaplingContextOptions {
    * job, short enough that a stale "good" cannot circulate for long.
    */
   maxAgeWithoutNextUpdateMs?: number;
+  /**
+   * How long after thisUpdate any response may be stapled, in ms, even when its nextUpdate is
+   * later. Default 864000000 (10 days): Firefox fails a staple older than that with
+   * SEC_ERROR_OCSP_OLD_RESPONSE (mozilla::pkix's `maxOCSPLifetimeInDays` for end-entity
+   * certificates), and Must-Staple sites then fail outright. At most 2147483647 (setTimeout's range).
+   */
+  maxAgeMs?: number;
   /** How long before the staple stops being valid the `'expiring'` event fires, in ms. Default 3600000 (one hour). */
   expiringMarginMs?: number;
   /** The clock, in ms since the epoch. Default `Date.now`. For tests. */
@@ -71,7 +78,10 @@ export interface StapleStatus {
   readonly nextUpdate: Date | null;
   /** When the responder signed the response. */
   readonly producedAt: Date | null;
-  /** When stapling stops: nextUpdate, or earlier if the delegated responder certificate expires first. */
+  /**
+   * When stapling stops: the earliest of nextUpdate, thisUpdate plus `maxAgeMs` (10 days by
+   * default), and the delegated responder certificate's notAfter.
+   */
   readonly validUntil: Date | null;
   /** `issuer` when the CA signed the response, `delegated` for an authorised responder. */
   readonly signedBy: SignedBy | null;
@@ -136,7 +146,7 @@ export interface StaplingContextEvents {
   refused: [error: StaplingError];
   /** The staple stops being valid within `expiringMarginMs`. */
   expiring: [status: StapleStatus];
-  /** The staple reached nextUpdate (or its responder certificate expired) and is no longer sent. */
+  /** The staple reached `validUntil` (nextUpdate, `maxAgeMs` after thisUpdate, or its responder's notAfter) and is no longer sent. */
   expired: [status: StapleStatus];
   /** The certificate was renewed (a reload with `certificate: true` found a new one). */
   certificate: [status: StapleStatus];
@@ -197,6 +207,7 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
       maxResponseBytes: options.maxResponseBytes ?? DEFAULT_LIMITS.maxResponseBytes,
       clockSkewMs: options.clockSkewMs ?? DEFAULT_LIMITS.clockSkewMs,
       maxAgeWithoutNextUpdateMs: options.maxAgeWithoutNextUpdateMs ?? DEFAULT_LIMITS.maxAgeWithoutNextUpdateMs,
+      maxAgeMs: options.maxAgeMs ?? DEFAULT_LIMITS.maxAgeMs,
       expiringMarginMs: options.expiringMarginMs ?? 3_600_000,
       now: options.now ?? Date.now,
     };
@@ -373,6 +384,7 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
       now: o.now(),
       clockSkewMs: o.clockSkewMs,
       maxAgeWithoutNextUpdateMs: o.maxAgeWithoutNextUpdateMs,
+      maxAgeMs: o.maxAgeMs,
       maxResponseBytes: o.maxResponseBytes,
     };
   }

@@ -21,6 +21,8 @@
  * - `ERR_OCSP_UNKNOWN`: the responder does not know the certificate.
  * - `ERR_OCSP_NOT_YET_VALID`: thisUpdate is in the future beyond the allowed clock skew.
  * - `ERR_OCSP_EXPIRED`: nextUpdate has passed (or, without nextUpdate, thisUpdate is too old).
+ * - `ERR_OCSP_TOO_OLD`: nextUpdate has not passed, but thisUpdate is older than `maxAgeMs`
+ *   (default 10 days, after which Firefox fails the staple with SEC_ERROR_OCSP_OLD_RESPONSE).
  * - `ERR_OCSP_SIGNER_NOT_FOUND`: the responderID names neither the issuer nor a certificate
  *   carried in the response.
  * - `ERR_OCSP_SIGNER_UNAUTHORIZED`: the signer is not the issuer and not a responder the
@@ -74,6 +76,7 @@ export type StaplingErrorCode =
   | 'ERR_OCSP_UNKNOWN'
   | 'ERR_OCSP_NOT_YET_VALID'
   | 'ERR_OCSP_EXPIRED'
+  | 'ERR_OCSP_TOO_OLD'
   | 'ERR_OCSP_SIGNER_NOT_FOUND'
   | 'ERR_OCSP_SIGNER_UNAUTHORIZED'
   | 'ERR_OCSP_SIGNER_INVALID'
@@ -130,6 +133,7 @@ export const ERROR_FAMILIES: Readonly<Record<StaplingErrorCode, StaplingErrorFam
   ERR_OCSP_UNKNOWN: 'response',
   ERR_OCSP_NOT_YET_VALID: 'response',
   ERR_OCSP_EXPIRED: 'response',
+  ERR_OCSP_TOO_OLD: 'response',
   ERR_OCSP_SIGNER_NOT_FOUND: 'response',
   ERR_OCSP_SIGNER_UNAUTHORIZED: 'response',
   ERR_OCSP_SIGNER_INVALID: 'response',

@@ -47,6 +47,8 @@ export interface FetchOcspOptions {
   clockSkewMs?: number;
   /** As {@link StaplingContextOptions.maxAgeWithoutNextUpdateMs}. Default 86400000. */
   maxAgeWithoutNextUpdateMs?: number;
+  /** As {@link StaplingContextOptions.maxAgeMs}. Default 864000000 (10 days, Firefox's limit). */
+  maxAgeMs?: number;
 }
 
 /** What {@link fetchOcspResponse} resolves with: bytes that passed every check, and their facts. */
@@ -107,12 +109,13 @@ export async function fetchOcspResponse(options: FetchOcspOptions): Promise<Fetc
   const now = options.now ?? Date.now;
   const clockSkewMs = options.clockSkewMs ?? DEFAULT_LIMITS.clockSkewMs;
   const maxAgeWithoutNextUpdateMs = options.maxAgeWithoutNextUpdateMs ?? DEFAULT_LIMITS.maxAgeWithoutNextUpdateMs;
+  const maxAgeMs = options.maxAgeMs ?? DEFAULT_LIMITS.maxAgeMs;
   return fetchWithPlan({
     leaf,
     issuer,
     ...transport,
     signal: options.signal,
-    verify: (bytes) => verifyOcspResponse(bytes, leaf, issuer, { now: now(), clockSkewMs, maxAgeWithoutNextUpdateMs, maxResponseBytes: transport.maxBytes }),
+    verify: (bytes) => verifyOcspResponse(bytes, leaf, issuer, { now: now(), clockSkewMs, maxAgeWithoutNextUpdateMs, maxAgeMs, maxResponseBytes: transport.maxBytes }),
   });
 }
 

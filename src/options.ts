@@ -32,6 +32,16 @@ export const DEFAULTS = Object.freeze({
    * long enough for a daily job, short enough that a stale "good" cannot circulate for long.
    */
   maxAgeWithoutNextUpdateMs: 86_400_000,
+  /**
+   * How long after thisUpdate any response may be stapled, in ms, even when its nextUpdate is
+   * later: 10 days, Firefox's limit. mozilla::pkix treats a response for an end-entity
+   * certificate as current only until the earlier of nextUpdate and thisUpdate +
+   * `maxOCSPLifetimeInDays` = 10 (`NSSCertDBTrustDomain::CheckRevocation` in Gecko's
+   * security/manager/ssl/NSSCertDBTrustDomain.cpp; the cut is made in `SingleResponse`,
+   * security/nss/lib/mozpkix/lib/pkixocsp.cpp) and fails an older staple with
+   * SEC_ERROR_OCSP_OLD_RESPONSE. Firefox adds one day of slop; we do not: the strictest judge wins.
+   */
+  maxAgeMs: 864_000_000,
   /** How long before the staple stops being valid the context's `'expiring'` event fires, in ms: one hour. */
   expiringMarginMs: 3_600_000,
   /**
@@ -79,6 +89,8 @@ export const DEFAULT_LIMITS = Object.freeze({
   clockSkewMs: DEFAULTS.clockSkewMs,
   /** As `DEFAULTS.maxAgeWithoutNextUpdateMs`: one day. */
   maxAgeWithoutNextUpdateMs: DEFAULTS.maxAgeWithoutNextUpdateMs,
+  /** As `DEFAULTS.maxAgeMs`: 10 days. */
+  maxAgeMs: DEFAULTS.maxAgeMs,
 } as const);
 
 /** Bounds of a number option. */

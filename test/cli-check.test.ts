@@ -41,6 +41,7 @@ describe('ocsp-stapler check', () => {
 
   const refusals: Array<[string, () => string, string]> = [
     ['an expired response', () => pki.file(pki.respond({ validMinutes: 60, at: '-1d' })), 'ERR_OCSP_EXPIRED'],
+    ['a 30-day response 15 days after thisUpdate (Firefox: SEC_ERROR_OCSP_OLD_RESPONSE)', () => pki.file(pki.respond({ validMinutes: 30 * 24 * 60, at: '-15d' })), 'ERR_OCSP_TOO_OLD'],
     ["another certificate's response", () => pki.file(pki.respond({ certs: [pki.leaf2] })), 'ERR_OCSP_CERTID_MISMATCH'],
     ['a responder without id-kp-OCSPSigning', () => pki.file(pki.respond({ signer: pki.responderNoEku })), 'ERR_OCSP_SIGNER_UNAUTHORIZED'],
     ['garbage', () => pki.file('<html>not ocsp</html>'), 'ERR_OCSP_MALFORMED'],
@@ -73,7 +74,19 @@ describe('ocsp-stapler inspect', () => {
     assert.match(r.stdout, /id-kp-OCSPSigning/);
     assert.match(r.stdout, /CertID sha256 serial 0ABCDE01/);
     assert.match(r.stdout, /certStatus good/);
-    assert.match(r.stdout, /thisUpdate \S+Z, nextUpdate \S+Z \((23h 59m|1d) left\)/);
+    assert.match(r.stdout, /thisUpdate \S+Z, nextUpdate \S+Z\n {6}stapled until \S+Z \(nextUpdate; (23h 59m|1d) left\)/);
+  });
+
+  it('says a response is stapled only until thisUpdate + 10 days when nextUpdate is later', async () => {
+    const file = pki.file(pki.respond({ validMinutes: 30 * 24 * 60, at: '-9d' }));
+    const r = await cli(['inspect', file]);
+    assert.match(r.stdout, /stapled until \S+Z \(thisUpdate \+ 10d, Firefox's limit, before nextUpdate; (23h 59m|1d) left\)/);
+    const facts = json(await cli(['inspect', '--json', file]));
+    const [single] = facts.responses as Array<{ thisUpdate: string; validUntil: string; endsBy: string }>;
+    assert.equal(Date.parse(single!.validUntil) - Date.parse(single!.thisUpdate), 10 * 86_400_000);
+    assert.equal(single!.endsBy, 'maxAge');
+    const check = json(await cli(['check', '--cert', pki.leaf.chain, '--json', file]));
+    assert.equal(check.validUntil, single!.validUntil, 'check and inspect agree');
   });
 
   it('dumps responses that fail the checks: revoked, expired, other certificates', async () => {

@@ -111,6 +111,7 @@ describe('reload keeps the last good staple when the new file is bad', () => {
     ['revoked', 'ERR_OCSP_REVOKED', (f) => writeFileSync(f, pki.respond({ status: 'revoked' }))],
     ['unknown', 'ERR_OCSP_UNKNOWN', (f) => writeFileSync(f, pki.respond({ status: 'unknown' }))],
     ['expired', 'ERR_OCSP_EXPIRED', (f) => writeFileSync(f, pki.respond({ at: '-3d' }))],
+    ['too old for Firefox (30-day response, 15 days after thisUpdate)', 'ERR_OCSP_TOO_OLD', (f) => writeFileSync(f, pki.respond({ at: '-15d', validMinutes: 30 * 24 * 60 }))],
     ['forged', 'ERR_OCSP_BAD_SIGNATURE', (f) => writeFileSync(f, pki.respond({ signer: pki.otherCa }))],
     ['signed by an unauthorised responder', 'ERR_OCSP_SIGNER_UNAUTHORIZED', (f) => writeFileSync(f, pki.respond({ signer: pki.responderNoEku }))],
     ['tryLater', 'ERR_OCSP_RESPONSE_STATUS', (f) => writeFileSync(f, Buffer.from([0x30, 0x03, 0x0a, 0x01, 0x03]))],
@@ -226,6 +227,49 @@ describe('check 7: the staple stops exactly at nextUpdate', () => {
     } finally {
       mock.timers.reset();
     }
+  });
+
+  it('stops at thisUpdate + maxAgeMs (10 days) when nextUpdate is later: status, expiring, expired', async () => {
+    const bytes = pki.respond({ at: '-9d', validMinutes: 30 * 24 * 60 });
+    let now = Date.now();
+    mock.timers.enable({ apis: ['setTimeout'] });
+    try {
+      const ctx = await createStaplingContext({ certFile: pki.leaf.chain, ocspFile: pki.file(bytes), now: () => now, expiringMarginMs: 30 * 60_000 });
+      const status = ctx.status();
+      const cap = status.thisUpdate!.getTime() + 10 * 86_400_000;
+      assert.equal(status.validUntil!.getTime(), cap, 'validUntil is thisUpdate + 10 days');
+      assert.ok(status.nextUpdate!.getTime() > cap + 19 * 86_400_000, 'nextUpdate is three weeks later');
+      const events: string[] = [];
+      ctx.on('expiring', () => events.push('expiring'));
+      ctx.on('expired', (s) => events.push(`expired stapling=${s.stapling}`));
+      const advance = (ms: number) => {
+        now += ms;
+        mock.timers.tick(ms);
+      };
+      advance(cap - 30 * 60_000 - now - 1);
+      assert.deepEqual(events, []);
+      advance(1);
+      assert.deepEqual(events, ['expiring']);
+      advance(cap - now - 1);
+      assert.ok(ctx.stapleNow()!.equals(bytes), 'still stapled 1 ms before the cap');
+      advance(1);
+      assert.equal(ctx.stapleNow(), null, 'not stapled at thisUpdate + 10 days');
+      assert.deepEqual(events, ['expiring', 'expired stapling=false']);
+      await rejectsWith(ctx.reload(), 'ERR_OCSP_TOO_OLD');
+      await ctx.close();
+    } finally {
+      mock.timers.reset();
+    }
+  });
+
+  it('follows the maxAgeMs option', async () => {
+    let now = Date.now();
+    const ctx = await createStaplingContext({ certFile: pki.leaf.chain, ocspFile: pki.file(good), now: () => now, maxAgeMs: 3_600_000 });
+    const thisUpdate = ctx.status().thisUpdate!.getTime();
+    assert.equal(ctx.status().validUntil!.getTime(), thisUpdate + 3_600_000);
+    now = thisUpdate + 3_600_000;
+    assert.equal(ctx.stapleNow(), null);
+    await ctx.close();
   });
 
   it('refuses to staple even if the timer is late: the handshake path compares the clock itself', async () => {

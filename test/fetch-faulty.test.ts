@@ -261,6 +261,20 @@ describe('fetchOcspResponse against faulty responders', () => {
     }
   });
 
+  it('refuses a response too old for Firefox (ERR_OCSP_TOO_OLD), and follows maxAgeMs', async () => {
+    // A CRL-backed responder handing out a 30-day response made 15 days ago.
+    const old = pki.respond({ at: '-15d', validMinutes: 30 * 24 * 60 });
+    const s = await serve((_req, res) => ocsp(res, old));
+    try {
+      const err = await refuses({ url: s.url }, 'ERR_OCSP_TOO_OLD');
+      assert.match(err.message, /too old/);
+      const { verified } = await fetchOcspResponse({ certFile: pki.leaf.chain, url: s.url, maxAgeMs: 20 * 86_400_000 });
+      assert.equal(verified.validUntil, verified.single.thisUpdate.getTime() + 20 * 86_400_000);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('refuses exactly what verifyOcspResponse refuses, with the same code', async () => {
     const { leaf, issuer } = await loadCertificateChain(pki.leaf.chain);
     const bodies = [pki.respond({ signer: pki.responderNoEku }), pki.respond({ validMinutes: 1, at: '-1d' }), Buffer.concat([good, Buffer.from([0])])];

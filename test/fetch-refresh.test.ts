@@ -233,18 +233,18 @@ describe('in-process refresh', () => {
     }
   });
 
-  it('waits longer than one setTimeout allows in steps', async () => {
-    // 60 days of validity: half-life is 30 days, past setTimeout's 24.8-day maximum.
+  it('plans from validUntil: a 60-day response is refreshed halfway to thisUpdate + 10 days (maxAgeMs)', async () => {
+    // Before maxAgeMs this waited 30 days, in two timer steps; now validUntil - thisUpdate is at
+    // most maxAgeMs (within one setTimeout), and the refresh comes in time for Firefox.
     const s = await setup(pki.respond({ validMinutes: 60 * 24 * 60 }));
     serveBytes(pki.respond());
     try {
-      const { thisUpdate, validUntil } = s.ctx.status();
-      const target = (thisUpdate!.getTime() + validUntil!.getTime()) / 2;
+      const { thisUpdate, validUntil, nextUpdate } = s.ctx.status();
+      assert.equal(validUntil!.getTime(), thisUpdate!.getTime() + 10 * 86_400_000);
+      assert.ok(nextUpdate!.getTime() > validUntil!.getTime());
+      const target = thisUpdate!.getTime() + 5 * 86_400_000;
       assert.equal(s.refresher.nextRefreshAt, target);
-      assert.equal(s.clock.due(), s.clock.t + 0x7fffffff, 'the first step is the longest timer');
-      s.clock.fire();
-      assert.equal(requests, 0, 'no fetch before the target');
-      assert.equal(s.clock.due(), target, 'the second step ends at the target');
+      assert.equal(s.clock.due(), target, 'one timer reaches the target');
       await fireAndSettle(s);
       assert.equal(requests, 1);
     } finally {

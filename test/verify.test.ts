@@ -236,6 +236,55 @@ describe('check 5: time', () => {
     refuses(bytes, 'ERR_OCSP_EXPIRED');
   });
 
+  // Freshness as Firefox judges it: thisUpdate + maxAgeMs (default 10 days), before nextUpdate.
+  const DAY = 86_400_000;
+  it('refuses a 30-day response 15 days after thisUpdate (ERR_OCSP_TOO_OLD) although openssl accepts it', () => {
+    const bytes = pki.respond({ at: '-15d', validMinutes: 30 * 24 * 60 });
+    assert.equal(opensslAccepts(pki, bytes), true, 'inside [thisUpdate, nextUpdate): openssl accepts it');
+    const err = refuses(bytes, 'ERR_OCSP_TOO_OLD');
+    assert.match(err.message, /too old/);
+    assert.match(err.expected!, /at most 864000000 ms old/);
+    assert.match(err.found!, /^thisUpdate \S+ \(nextUpdate \S+ has not passed\)$/);
+  });
+  it('staples a 30-day response until thisUpdate + 10 days exactly, then refuses it', () => {
+    const bytes = pki.respond({ at: '-1d', validMinutes: 30 * 24 * 60 });
+    const verdict = check(bytes);
+    const thisUpdate = verdict.single.thisUpdate.getTime();
+    assert.equal(verdict.validUntil, thisUpdate + 10 * DAY, 'validUntil is the age limit, not nextUpdate');
+    assert.ok(verdict.single.nextUpdate!.getTime() > verdict.validUntil);
+    check(bytes, pki.leaf, { now: thisUpdate + 10 * DAY - 1 });
+    refuses(bytes, 'ERR_OCSP_TOO_OLD', pki.leaf, { now: thisUpdate + 10 * DAY });
+  });
+  it('follows maxAgeMs when given', () => {
+    const bytes = pki.respond({ validMinutes: 60 });
+    const verdict = check(bytes, pki.leaf, { maxAgeMs: 60_000 });
+    const thisUpdate = verdict.single.thisUpdate.getTime();
+    assert.equal(verdict.validUntil, thisUpdate + 60_000);
+    refuses(bytes, 'ERR_OCSP_TOO_OLD', pki.leaf, { now: thisUpdate + 60_000, maxAgeMs: 60_000 });
+    // A limit longer than nextUpdate changes nothing: nextUpdate ends it.
+    assert.equal(check(bytes, pki.leaf, { maxAgeMs: 2 * 3_600_000 }).validUntil, verdict.single.nextUpdate!.getTime());
+  });
+  it('says ERR_OCSP_EXPIRED, not TOO_OLD, once nextUpdate has passed as well', () => {
+    const bytes = pki.respond({ at: '-15d', validMinutes: 12 * 24 * 60 });
+    refuses(bytes, 'ERR_OCSP_EXPIRED');
+  });
+  it('keeps nextUpdate when it comes before thisUpdate + 10 days', () => {
+    const bytes = pki.respond({ validMinutes: 10 * 24 * 60 });
+    const verdict = check(bytes);
+    assert.equal(verdict.validUntil, verdict.single.nextUpdate!.getTime());
+  });
+  it('applies maxAgeMs to responses without nextUpdate too, when it is the shorter', () => {
+    const bytes = pki.respond({ validMinutes: 'none' });
+    const verdict = check(bytes, pki.leaf, { maxAgeMs: 60_000 });
+    assert.equal(verdict.validUntil, verdict.single.thisUpdate.getTime() + 60_000);
+    refuses(bytes, 'ERR_OCSP_TOO_OLD', pki.leaf, { now: verdict.validUntil, maxAgeMs: 60_000 });
+  });
+  it('uses the 10-day default when the limits leave maxAgeMs out', () => {
+    const chain = chains.get(pki.leaf)!;
+    const bytes = pki.respond({ at: '-15d', validMinutes: 30 * 24 * 60 });
+    assert.throws(() => verifyOcspResponse(bytes, chain.leaf, chain.issuer, { now: Date.now(), clockSkewMs: 300_000, maxAgeWithoutNextUpdateMs: DAY, maxResponseBytes: 65_536 }), { code: 'ERR_OCSP_TOO_OLD' });
+  });
+
   /** `bytes` with `edit` applied to tbsResponseData, signed again with the CA's key (sha256WithRSAEncryption, as openssl signs). */
   function resigned(bytes: Buffer, edit: (tbs: Tlv[]) => void): Buffer {
     const tree = readTree(bytes)!;

@@ -1,7 +1,7 @@
 import { decodeDer, oidFrom, TAG, type DerNode } from '../der.js';
 import type { OcspResponse, SingleResponse } from '../ocsp/parse.js';
 import { CRL_REASONS } from '../ocsp/parse.js';
-import { algorithmName, OCSP_SIGNING } from '../ocsp/verify.js';
+import { algorithmName, DEFAULT_LIMITS, OCSP_SIGNING, staplingEnd } from '../ocsp/verify.js';
 import { readCertificate } from '../pki.js';
 
 /** "3d 4h 5m" for a span of milliseconds; "0m" under a minute. */
@@ -70,6 +70,14 @@ export interface Inspection {
     revocationReason: string | null;
     thisUpdate: string;
     nextUpdate: string | null;
+    /**
+     * When the library stops stapling it with default limits: nextUpdate, or earlier when
+     * thisUpdate plus 10 days (Firefox's limit) comes first (one day without nextUpdate).
+     * A delegated responder's notAfter can end it sooner; `check` says.
+     */
+    validUntil: string;
+    /** What ends it: `nextUpdate`, `maxAgeWithoutNextUpdate` or `maxAge` (10 days after thisUpdate). */
+    endsBy: 'nextUpdate' | 'maxAgeWithoutNextUpdate' | 'maxAge';
     timeLeft: string;
   }>;
 }
@@ -106,6 +114,7 @@ export function inspect(response: OcspResponse, now: number): Inspection {
 function describeSingle(single: SingleResponse, now: number): Inspection['responses'][number] {
   const { certId } = single;
   const reason = single.revocationReason;
+  const { until, ownEnd } = staplingEnd(single, DEFAULT_LIMITS);
   return {
     certId: {
       hashAlgorithm: certId.hash ?? certId.hashAlgorithm,
@@ -118,9 +127,17 @@ function describeSingle(single: SingleResponse, now: number): Inspection['respon
     revocationReason: reason === undefined ? null : (CRL_REASONS[reason] ?? String(reason)),
     thisUpdate: single.thisUpdate.toISOString(),
     nextUpdate: single.nextUpdate?.toISOString() ?? null,
-    timeLeft: single.nextUpdate ? timeLeft(single.nextUpdate.getTime(), now) : 'no nextUpdate',
+    validUntil: new Date(until).toISOString(),
+    endsBy: until < ownEnd ? 'maxAge' : single.nextUpdate ? 'nextUpdate' : 'maxAgeWithoutNextUpdate',
+    timeLeft: timeLeft(until, now),
   };
 }
+
+const ENDS_BY: Record<Inspection['responses'][number]['endsBy'], string> = {
+  nextUpdate: 'nextUpdate',
+  maxAgeWithoutNextUpdate: `no nextUpdate: thisUpdate + ${span(DEFAULT_LIMITS.maxAgeWithoutNextUpdateMs)}`,
+  maxAge: `thisUpdate + ${span(DEFAULT_LIMITS.maxAgeMs)}, Firefox's limit, before nextUpdate`,
+};
 
 /** The human dump of {@link inspect}. */
 export function inspectionText(file: string, bytes: number, i: Inspection): string {
@@ -147,7 +164,8 @@ export function inspectionText(file: string, bytes: number, i: Inspection): stri
     lines.push(`      issuerKeyHash  ${r.certId.issuerKeyHash}`);
     const status = r.certStatus === 'revoked' ? `REVOKED at ${r.revocationTime}${r.revocationReason ? `, reason ${r.revocationReason}` : ''}` : r.certStatus;
     lines.push(`      certStatus ${status}`);
-    lines.push(`      thisUpdate ${r.thisUpdate}, nextUpdate ${r.nextUpdate ?? 'none'} (${r.timeLeft})`);
+    lines.push(`      thisUpdate ${r.thisUpdate}, nextUpdate ${r.nextUpdate ?? 'none'}`);
+    lines.push(`      stapled until ${r.validUntil} (${ENDS_BY[r.endsBy]}; ${r.timeLeft})`);
   });
   return lines.join('\n');
 }

@@ -15,6 +15,11 @@ export interface VerifyLimits {
   readonly clockSkewMs: number;
   /** How long after thisUpdate a response without nextUpdate may be stapled. */
   readonly maxAgeWithoutNextUpdateMs: number;
+  /**
+   * How long after thisUpdate any response may be stapled, whatever its nextUpdate. Optional:
+   * absent means 864000000 (10 days), Firefox's limit for end-entity certificates.
+   */
+  readonly maxAgeMs?: number;
   /** Largest response accepted, in bytes. */
   readonly maxResponseBytes: number;
 }
@@ -38,8 +43,9 @@ export interface VerifiedResponse {
   /** First instant (ms) at which the response may be stapled: thisUpdate less the clock skew. */
   readonly validFrom: number;
   /**
-   * The instant (ms) from which it must no longer be stapled: nextUpdate (or thisUpdate plus
-   * the maximum age), and never after the delegated responder certificate's notAfter.
+   * The instant (ms) from which it must no longer be stapled: the earliest of nextUpdate,
+   * thisUpdate plus `maxAgeMs`, thisUpdate plus `maxAgeWithoutNextUpdateMs` when there is no
+   * nextUpdate, and the delegated responder certificate's notAfter. Refresh plans from it.
    */
   readonly validUntil: number;
 }
@@ -124,6 +130,22 @@ function checkCertStatus(single: SingleResponse): void {
   }
 }
 
+/**
+ * @internal When a SingleResponse stops being stapled, leaving the responder certificate
+ * aside (`until`): the earlier of its own end (nextUpdate, or thisUpdate plus
+ * `maxAgeWithoutNextUpdateMs` without one) and thisUpdate plus `maxAgeMs`. Shared by the check
+ * and by `inspect`, so that both say the same.
+ */
+export function staplingEnd(
+  single: SingleResponse,
+  limits: Pick<VerifyLimits, 'maxAgeWithoutNextUpdateMs' | 'maxAgeMs'>,
+): { until: number; ownEnd: number; ageLimit: number } {
+  const thisUpdate = single.thisUpdate.getTime();
+  const ageLimit = thisUpdate + (limits.maxAgeMs ?? DEFAULT_LIMITS.maxAgeMs);
+  const ownEnd = single.nextUpdate ? single.nextUpdate.getTime() : thisUpdate + limits.maxAgeWithoutNextUpdateMs;
+  return { until: Math.min(ownEnd, ageLimit), ownEnd, ageLimit };
+}
+
 function checkTime(single: SingleResponse, responder: CertificateInfo | undefined, limits: VerifyLimits): { validFrom: number; validUntil: number } {
   const thisUpdate = single.thisUpdate.getTime();
   const validFrom = thisUpdate - limits.clockSkewMs;
@@ -133,24 +155,31 @@ function checkTime(single: SingleResponse, responder: CertificateInfo | undefine
       found: `thisUpdate ${single.thisUpdate.toISOString()}`,
     });
   }
-  let validUntil = single.nextUpdate ? single.nextUpdate.getTime() : thisUpdate + limits.maxAgeWithoutNextUpdateMs;
-  if (responder) validUntil = Math.min(validUntil, responder.notAfter.getTime() + 1000);
-  if (limits.now >= validUntil) {
-    const found = single.nextUpdate
-      ? `nextUpdate ${single.nextUpdate.toISOString()}`
-      : `no nextUpdate, thisUpdate ${single.thisUpdate.toISOString()} (older than ${limits.maxAgeWithoutNextUpdateMs} ms)`;
-    throw new StaplingError('ERR_OCSP_EXPIRED', 'the response has expired', {
-      expected: `still valid at ${new Date(limits.now).toISOString()}`,
-      found,
-    });
-  }
   if (single.nextUpdate && single.nextUpdate.getTime() < thisUpdate) {
     throw new StaplingError('ERR_OCSP_EXPIRED', 'nextUpdate is before thisUpdate', {
       expected: 'nextUpdate after thisUpdate',
       found: `thisUpdate ${single.thisUpdate.toISOString()}, nextUpdate ${single.nextUpdate.toISOString()}`,
     });
   }
-  return { validFrom, validUntil };
+  const { until, ownEnd, ageLimit } = staplingEnd(single, limits);
+  const validUntil = responder ? Math.min(until, responder.notAfter.getTime() + 1000) : until;
+  if (limits.now < validUntil) return { validFrom, validUntil };
+
+  if (limits.now >= ageLimit && limits.now < ownEnd) {
+    // Inside its own window, but older than Firefox accepts (SEC_ERROR_OCSP_OLD_RESPONSE).
+    const maxAgeMs = ageLimit - thisUpdate;
+    throw new StaplingError('ERR_OCSP_TOO_OLD', 'the response is too old to staple', {
+      expected: `thisUpdate no earlier than ${new Date(limits.now - maxAgeMs).toISOString()} (at most ${maxAgeMs} ms old, maxAgeMs)`,
+      found: `thisUpdate ${single.thisUpdate.toISOString()}${single.nextUpdate ? ` (nextUpdate ${single.nextUpdate.toISOString()} has not passed)` : ''}`,
+    });
+  }
+  const found = single.nextUpdate
+    ? `nextUpdate ${single.nextUpdate.toISOString()}`
+    : `no nextUpdate, thisUpdate ${single.thisUpdate.toISOString()} (older than ${limits.maxAgeWithoutNextUpdateMs} ms)`;
+  throw new StaplingError('ERR_OCSP_EXPIRED', 'the response has expired', {
+    expected: `still valid at ${new Date(limits.now).toISOString()}`,
+    found,
+  });
 }
 
 /**
