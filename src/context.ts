@@ -4,7 +4,7 @@ import { attachSource, detachSource, type StapleSource } from './dispatch.js';
 import { StaplingError, type StaplingErrorCode } from './errors.js';
 import { readOcspFile } from './ocsp/file.js';
 import type { CertIdHash, CertStatus } from './ocsp/parse.js';
-import { DEFAULT_LIMITS, verifyOcspResponse, type SignedBy, type VerifiedResponse, type VerifyLimits } from './ocsp/verify.js';
+import { DEFAULT_LIMITS, readMaxAgeMs, verifyOcspResponse, type SignedBy, type VerifiedResponse, type VerifyLimits } from './ocsp/verify.js';
 import { loadCertificateChain, type CertificateChain } from './pki.js';
 import { watchFile, type FileWatch, type WatchOptions } from './watch.js';
 
@@ -207,7 +207,7 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
       maxResponseBytes: options.maxResponseBytes ?? DEFAULT_LIMITS.maxResponseBytes,
       clockSkewMs: options.clockSkewMs ?? DEFAULT_LIMITS.clockSkewMs,
       maxAgeWithoutNextUpdateMs: options.maxAgeWithoutNextUpdateMs ?? DEFAULT_LIMITS.maxAgeWithoutNextUpdateMs,
-      maxAgeMs: options.maxAgeMs ?? DEFAULT_LIMITS.maxAgeMs,
+      maxAgeMs: readMaxAgeMs('StaplingContext', options),
       expiringMarginMs: options.expiringMarginMs ?? 3_600_000,
       now: options.now ?? Date.now,
     };
@@ -529,6 +529,7 @@ function noop(): void {}
  * ```
  */
 export async function createStaplingContext(options: StaplingContextOptions): Promise<StaplingContext> {
+  readMaxAgeMs('createStaplingContext', options);
   const chain = await loadCertificateChain(options.certFile, options.issuerFile);
   const context = new StaplingContext(options, chain);
   await context.reload().catch(noop);

@@ -3,7 +3,7 @@ import https from 'node:https';
 import { StaplingError } from './errors.js';
 import type { CertIdHash } from './ocsp/parse.js';
 import { buildOcspRequest, getUrlFor, responderUrl } from './ocsp/request.js';
-import { DEFAULT_LIMITS, verifyOcspResponse, type VerifiedResponse } from './ocsp/verify.js';
+import { DEFAULT_LIMITS, readMaxAgeMs, verifyOcspResponse, type VerifiedResponse } from './ocsp/verify.js';
 import { loadCertificateChain, type CertificateInfo } from './pki.js';
 
 /** Options of {@link fetchOcspResponse}. Give either `certFile` or `cert` and `issuer`. */
@@ -95,6 +95,7 @@ export interface FetchPlan {
  * ```
  */
 export async function fetchOcspResponse(options: FetchOcspOptions): Promise<FetchedOcspResponse> {
+  const maxAgeMs = readMaxAgeMs('fetchOcspResponse', options);
   let leaf: CertificateInfo;
   let issuer: CertificateInfo;
   if (options.certFile !== undefined) {
@@ -109,7 +110,6 @@ export async function fetchOcspResponse(options: FetchOcspOptions): Promise<Fetc
   const now = options.now ?? Date.now;
   const clockSkewMs = options.clockSkewMs ?? DEFAULT_LIMITS.clockSkewMs;
   const maxAgeWithoutNextUpdateMs = options.maxAgeWithoutNextUpdateMs ?? DEFAULT_LIMITS.maxAgeWithoutNextUpdateMs;
-  const maxAgeMs = options.maxAgeMs ?? DEFAULT_LIMITS.maxAgeMs;
   return fetchWithPlan({
     leaf,
     issuer,

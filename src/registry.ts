@@ -6,6 +6,7 @@ import { StaplingContext, type ReloadOptions, type StapleStatus, type StaplingCo
 import { StaplingError, type StaplingErrorCode } from './errors.js';
 import { readOcspFile } from './ocsp/file.js';
 import { DEFAULT_LIMITS } from './options.js';
+import { readMaxAgeMs } from './ocsp/verify.js';
 import { loadCertificateChain, type CertificateCache } from './pki.js';
 
 /** One certificate of a registry. */
@@ -108,6 +109,7 @@ export class StaplingRegistry extends EventEmitter<StaplingRegistryEvents> {
   /** @internal Use {@link createStaplingRegistry}. */
   constructor(options: StaplingRegistryOptions) {
     super();
+    readMaxAgeMs('createStaplingRegistry', options);
     this.#options = options;
   }
 

@@ -4,7 +4,7 @@ import { mkdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import { createServer } from 'node:tls';
 import { after, before, describe, it, mock } from 'node:test';
-import { createStaplingContext, StaplingContext, StaplingError, type StaplingErrorCode } from '../src/index.js';
+import { createStaplingContext, createStaplingRegistry, fetchOcspResponse, loadCertificateChain, StaplingContext, StaplingError, verifyOcspResponse, type StaplingErrorCode } from '../src/index.js';
 import { makePki, type Pki } from './fixtures/pki.js';
 
 let pki: Pki;
@@ -269,6 +269,30 @@ describe('check 7: the staple stops exactly at nextUpdate', () => {
     assert.equal(ctx.status().validUntil!.getTime(), thisUpdate + 3_600_000);
     now = thisUpdate + 3_600_000;
     assert.equal(ctx.stapleNow(), null);
+    await ctx.close();
+  });
+
+  it('refuses a maxAgeMs that is not a number of ms from 1 to 2^31-1, everywhere it enters (ERR_INVALID_OPTION)', async () => {
+    const { leaf, issuer } = await loadCertificateChain(pki.leaf.chain);
+    const limits = { now: Date.now(), clockSkewMs: 300_000, maxAgeWithoutNextUpdateMs: 86_400_000, maxResponseBytes: 65_536 };
+    const entry = { certFile: pki.leaf.chain, ocspFile: pki.file(good) };
+    for (const maxAgeMs of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 31, '10d' as unknown as number]) {
+      const found = `${typeof maxAgeMs === 'string' ? 'string' : 'number'} ${typeof maxAgeMs === 'string' ? `"${maxAgeMs}"` : String(maxAgeMs)}`;
+      const invalid = (err: unknown) => {
+        assert.ok(err instanceof StaplingError, String(err));
+        assert.equal(err.code, 'ERR_INVALID_OPTION');
+        assert.match(err.message, /option maxAgeMs is not valid/);
+        assert.match(err.expected!, /from 1 to 2147483647/);
+        assert.equal(err.found, `the ${found}`);
+        return true;
+      };
+      await assert.rejects(createStaplingContext({ ...entry, maxAgeMs }), invalid);
+      await assert.rejects(createStaplingRegistry({ entries: [entry], maxAgeMs }), invalid);
+      await assert.rejects(fetchOcspResponse({ cert: leaf, issuer, url: 'http://127.0.0.1:9/', maxAgeMs }), invalid);
+      assert.throws(() => verifyOcspResponse(good, leaf, issuer, { ...limits, maxAgeMs }), invalid);
+    }
+    const ctx = await createStaplingContext({ ...entry, maxAgeMs: 0x7fffffff });
+    assert.equal(ctx.status().stapling, true);
     await ctx.close();
   });
 

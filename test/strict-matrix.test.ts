@@ -74,6 +74,18 @@ export const CASES: MatrixCase[] = [
     make: ({ pki, ours }) => buildResponse({ signer: pki.ca, singles: [{ ...ours, thisUpdate: new Date(Date.now() - 3 * DAY), nextUpdate: new Date(Date.now() - DAY) }] }),
     library: 'ERR_OCSP_EXPIRED',
   },
+  // Family 5: freshness as Firefox judges it (thisUpdate + 10 days, whatever nextUpdate says).
+  {
+    name: 'a 30-day response 9 days after thisUpdate',
+    make: ({ pki, ours }) => buildResponse({ signer: pki.ca, singles: [{ ...ours, thisUpdate: new Date(Date.now() - 9 * DAY), nextUpdate: new Date(Date.now() + 21 * DAY) }] }),
+    library: 'ok',
+  },
+  {
+    name: 'a 30-day response 15 days after thisUpdate',
+    make: ({ pki, ours }) => buildResponse({ signer: pki.ca, singles: [{ ...ours, thisUpdate: new Date(Date.now() - 15 * DAY), nextUpdate: new Date(Date.now() + 15 * DAY) }] }),
+    library: 'ERR_OCSP_TOO_OLD',
+    stricter: 'Firefox fails a staple older than thisUpdate + 10 days with SEC_ERROR_OCSP_OLD_RESPONSE (test/browsers.test.ts; STRICTNESS.md, "Freshness")',
+  },
   {
     name: 'a forged copy of the responder carried before the real one',
     make: ({ pki, ours, der }) => buildResponse({ signer: pki.responder, singles: [ours], certs: [forgedCopy(der.responder, pki.otherCa), der.responder] }),

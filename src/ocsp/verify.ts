@@ -1,5 +1,6 @@
 import { createHash, verify as verifySignature, type KeyObject } from 'node:crypto';
 import { StaplingError } from '../errors.js';
+import { DEFAULT_LIMITS, OptionReader } from '../options.js';
 import { issuerHashes, readCertificate, type CertificateInfo } from '../pki.js';
 import { CRL_REASONS, parseOcspResponse, type OcspResponse, type SingleResponse } from './parse.js';
 import { checkDelegatedResponder, checkResponderIdClash } from './responder.js';
@@ -26,6 +27,14 @@ export interface VerifyLimits {
 
 // The defaults live with every other default, in options.ts.
 export { DEFAULT_LIMITS } from '../options.js';
+
+/**
+ * @internal `maxAgeMs`, checked: a number of ms from 1 to setTimeout's maximum (staple windows,
+ * and so the refresh and expiry timers planned from them, then always fit one timer).
+ */
+export function readMaxAgeMs(where: string, options: { maxAgeMs?: number } | undefined): number {
+  return new OptionReader<{ maxAgeMs?: number }>(where, options).timer('maxAgeMs', DEFAULT_LIMITS.maxAgeMs);
+}
 
 /** Who signed a response that verified. */
 export type SignedBy = 'issuer' | 'delegated';
@@ -70,6 +79,7 @@ export function verifyOcspResponse(
   issuer: CertificateInfo,
   limits: VerifyLimits,
 ): VerifiedResponse {
+  readMaxAgeMs('verifyOcspResponse', limits);
   if (bytes.length > limits.maxResponseBytes) {
     throw new StaplingError('ERR_OCSP_TOO_LARGE', 'the OCSP response is too large', {
       expected: `at most ${limits.maxResponseBytes} bytes`,
