@@ -8,7 +8,8 @@
  * For every case the test asserts the library's verdict (the refusal code pins the check) and
  * exactly which judges reject it, so a client that changes shows up here. The library refuses
  * whatever a judge rejects; where it refuses what every judge here accepts, `stricter` says which
- * client does reject it (Firefox, from mozilla::pkix's source: docs/STRICTNESS.md).
+ * client does reject it: Firefox, from mozilla::pkix's source, each of these measured once in
+ * Firefox ESR 153.8 (docs/STRICTNESS.md; Firefox itself is not run here).
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';

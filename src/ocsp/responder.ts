@@ -155,6 +155,16 @@ export function checkDelegatedResponder(responder: CertificateInfo, issuer: Cert
     throw unauthorized("the responder certificate was not issued by the certificate's issuer", `a responder certificate signed by ${caName}`, `issued by "${oneLine(responder.x509.issuer)}" but not signed by its key`);
   }
 
+  try {
+    checkCertificate(responder, issuer, unauthorized, invalid);
+  } catch (err) {
+    if (!(err instanceof DerError)) throw err;
+    // A key or extension our reader cannot follow: no client would use it either.
+    throw invalid('the responder certificate cannot be read', 'a well-formed certificate', `with ${err.message}`);
+  }
+}
+
+function checkCertificate(responder: CertificateInfo, issuer: CertificateInfo, unauthorized: Refusal, invalid: Refusal): void {
   const parts = readParts(responder);
   checkExtensions(parts.extensions, invalid);
 
