@@ -51,6 +51,25 @@ export interface FetchOcspOptions {
   maxAgeMs?: number;
 }
 
+/**
+ * What the responder's HTTP headers say about caching its answer (RFC 5019 section 6.1 asks
+ * responders to send `Cache-Control: max-age`, `Expires`, `ETag` and `Last-Modified`).
+ */
+export interface ResponseCaching {
+  /** The `ETag` header, verbatim, or null. Refresh sends it back as `If-None-Match` (GET only). */
+  readonly etag: string | null;
+  /** The `Last-Modified` header, verbatim, or null. Refresh sends it back as `If-Modified-Since` (GET only). */
+  readonly lastModified: string | null;
+  /**
+   * Until when HTTP caches on the way may keep serving this same answer, in ms since the epoch
+   * by the caller's clock: `Cache-Control: max-age` less `Age`, else `Expires` (counted from
+   * `Date`, so that the responder's clock does not matter), or the time of the answer for
+   * `no-cache` or `no-store`; null when the headers say nothing. Asking again before then
+   * mostly gets the same bytes back.
+   */
+  readonly freshUntil: number | null;
+}
+
 /** What {@link fetchOcspResponse} resolves with: bytes that passed every check, and their facts. */
 export interface FetchedOcspResponse {
   /** The DER response, exactly as received: ready to write to an `ocspFile`. */
@@ -59,9 +78,24 @@ export interface FetchedOcspResponse {
   readonly verified: VerifiedResponse;
   /** The URL the response finally came from (after redirects). */
   readonly url: string;
+  /** The responder's caching headers. */
+  readonly caching: ResponseCaching;
 }
 
-/** How one fetch is sent and checked; shared by {@link fetchOcspResponse} and the in-process refresh. */
+/** @internal A conditional request answered `304 Not Modified`: the responder has nothing newer. */
+export interface NotModified {
+  readonly notModified: true;
+  readonly url: string;
+  readonly caching: ResponseCaching;
+}
+
+/** @internal Validators of the answer held, sent back on a conditional GET (RFC 9110 section 13.1). */
+export interface Validators {
+  readonly etag: string | null;
+  readonly lastModified: string | null;
+}
+
+/** @internal How one fetch is sent and checked; shared by {@link fetchOcspResponse} and the in-process refresh. */
 export interface FetchPlan {
   readonly leaf: CertificateInfo;
   readonly issuer: CertificateInfo;
@@ -74,6 +108,13 @@ export interface FetchPlan {
   readonly signal: AbortSignal | undefined;
   /** The one check: {@link verifyOcspResponse} with the caller's limits. */
   readonly verify: (bytes: Buffer) => VerifiedResponse;
+  /** The clock `caching.freshUntil` is given in. */
+  readonly now: () => number;
+  /**
+   * Validators to make a GET conditional; a `304 Not Modified` then resolves with
+   * {@link NotModified}. Never sent with POST: a server may answer a conditional POST with 412.
+   */
+  readonly validators?: Validators;
 }
 
 /**
@@ -110,13 +151,15 @@ export async function fetchOcspResponse(options: FetchOcspOptions): Promise<Fetc
   const now = options.now ?? Date.now;
   const clockSkewMs = options.clockSkewMs ?? DEFAULT_LIMITS.clockSkewMs;
   const maxAgeWithoutNextUpdateMs = options.maxAgeWithoutNextUpdateMs ?? DEFAULT_LIMITS.maxAgeWithoutNextUpdateMs;
-  return fetchWithPlan({
+  // No validators: the answer is never a 304.
+  return (await fetchWithPlan({
     leaf,
     issuer,
     ...transport,
     signal: options.signal,
+    now,
     verify: (bytes) => verifyOcspResponse(bytes, leaf, issuer, { now: now(), clockSkewMs, maxAgeWithoutNextUpdateMs, maxAgeMs, maxResponseBytes: transport.maxBytes }),
-  });
+  })) as FetchedOcspResponse;
 }
 
 /** @internal How a request is sent, with every default applied; shared by fetch and the in-process refresh. */
@@ -134,23 +177,56 @@ export function transportWithDefaults(
 }
 
 /** @internal The fetch itself, with the check supplied by the caller. */
-export async function fetchWithPlan(plan: FetchPlan): Promise<FetchedOcspResponse> {
+export async function fetchWithPlan(plan: FetchPlan): Promise<FetchedOcspResponse | NotModified> {
   plan.signal?.throwIfAborted();
   const base = responderUrl(plan.leaf, plan.url);
   const request = buildOcspRequest(plan.leaf, plan.issuer, plan.hash);
   const getUrl = plan.method === 'GET' ? getUrlFor(base, request) : null;
-  const { body, url } = await exchange(getUrl ?? base, getUrl ? null : request, plan);
-  return { bytes: body, verified: plan.verify(body), url };
+  const answer = await exchange(getUrl ?? base, getUrl ? null : request, plan, getUrl ? plan.validators : undefined);
+  if (answer.body === null) return { notModified: true, url: answer.url, caching: answer.caching };
+  return { bytes: answer.body, verified: plan.verify(answer.body), url: answer.url, caching: answer.caching };
+}
+
+/** @internal The caching facts of one HTTP answer, received at `now` (RFC 9111 sections 4.2.1 and 5). */
+export function cachingOf(headers: http.IncomingHttpHeaders, now: number): ResponseCaching {
+  const one = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value) ?? null;
+  const directives = new Map<string, string>();
+  for (const part of (one(headers['cache-control']) ?? '').split(',')) {
+    const [name, value = ''] = part.split('=', 2).map((x) => x.trim());
+    if (name) directives.set(name.toLowerCase(), value.replace(/^"|"$/g, ''));
+  }
+  const seconds = (text: string | undefined) => (text !== undefined && /^\d{1,10}$/.test(text) ? Number(text) : null);
+  let freshUntil: number | null = null;
+  const maxAge = seconds(directives.get('max-age'));
+  if (directives.has('no-cache') || directives.has('no-store')) freshUntil = now;
+  else if (maxAge !== null) freshUntil = now + Math.max(0, maxAge - (seconds(one(headers.age) ?? undefined) ?? 0)) * 1000;
+  else if (headers.expires !== undefined) {
+    const expires = Date.parse(headers.expires);
+    const date = headers.date === undefined ? NaN : Date.parse(headers.date);
+    // An unreadable Expires means "already expired" (RFC 9111 section 5.3).
+    freshUntil = Number.isNaN(expires) ? now : now + Math.max(0, expires - (Number.isNaN(date) ? now : date));
+  }
+  return { etag: one(headers.etag), lastModified: one(headers['last-modified']), freshUntil };
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
-/** One request and its redirects under one deadline; resolves with a 200 application/ocsp-response body. */
-function exchange(first: URL, post: Buffer | null, plan: FetchPlan): Promise<{ body: Buffer; url: string }> {
+interface Answer {
+  /** The body of a 200, or null for a 304 to a conditional request. */
+  readonly body: Buffer | null;
+  readonly url: string;
+  readonly caching: ResponseCaching;
+}
+
+/**
+ * One request and its redirects under one deadline; resolves with a 200
+ * application/ocsp-response body, or a 304 when `validators` made the request conditional.
+ */
+function exchange(first: URL, post: Buffer | null, plan: FetchPlan, validators: Validators | undefined): Promise<Answer> {
   return new Promise((resolve, reject) => {
     let settled = false;
     let current: http.ClientRequest | null = null;
-    const finish = (err: unknown, value?: { body: Buffer; url: string }) => {
+    const finish = (err: unknown, value?: Answer) => {
       if (settled) return;
       settled = true;
       clearTimeout(deadline);
@@ -175,6 +251,8 @@ function exchange(first: URL, post: Buffer | null, plan: FetchPlan): Promise<{ b
         headers['Content-Type'] = 'application/ocsp-request';
         headers['Content-Length'] = post.length;
       }
+      if (validators?.etag) headers['If-None-Match'] = validators.etag;
+      if (validators?.lastModified) headers['If-Modified-Since'] = validators.lastModified;
       let req: http.ClientRequest;
       try {
         // agent: false: one connection per fetch, closed afterwards, so nothing keeps the process alive.
@@ -212,6 +290,11 @@ function exchange(first: URL, post: Buffer | null, plan: FetchPlan): Promise<{ b
           }
           return;
         }
+        if (status === 304 && validators && (validators.etag || validators.lastModified)) {
+          res.resume();
+          finish(null, { body: null, url: url.href, caching: cachingOf(res.headers, plan.now()) });
+          return;
+        }
         if (status !== 200) {
           finish(new StaplingError('ERR_FETCH_HTTP_STATUS', 'the responder answered with an HTTP error', {
             expected: 'HTTP 200',
@@ -245,7 +328,7 @@ function exchange(first: URL, post: Buffer | null, plan: FetchPlan): Promise<{ b
         res.on('aborted', () => finish(networkError(url, new Error('the connection closed before the body ended'))));
         res.on('end', () => {
           if (!res.complete) finish(networkError(url, new Error('the connection closed before the body ended')));
-          else finish(null, { body: Buffer.concat(chunks, length), url: url.href });
+          else finish(null, { body: Buffer.concat(chunks, length), url: url.href, caching: cachingOf(res.headers, plan.now()) });
         });
       });
       req.end(post ?? undefined);

@@ -34,7 +34,7 @@ export { readCertificate, loadCertificateChain } from './pki.js';
 export type { CertificateCache, CertificateChain, CertificateInfo } from './pki.js';
 export type { DispatcherCounters, OcspRequestListener, StapleSource } from './dispatch.js';
 export { fetchOcspResponse } from './fetch.js';
-export type { FetchOcspOptions, FetchedOcspResponse } from './fetch.js';
+export type { FetchOcspOptions, FetchedOcspResponse, ResponseCaching } from './fetch.js';
 export { buildOcspRequest } from './ocsp/request.js';
 export { startRefresh, Refresher } from './refresh.js';
 export type { RefreshClock, RefreshOptions } from './refresh.js';

@@ -1,6 +1,6 @@
 import type { StapleStatus, StaplingContext } from './context.js';
 import { StaplingError } from './errors.js';
-import { fetchWithPlan, transportWithDefaults, type FetchOcspOptions } from './fetch.js';
+import { fetchWithPlan, transportWithDefaults, type FetchOcspOptions, type Validators } from './fetch.js';
 import { writeFileAtomic } from './ocsp/file.js';
 
 /** The timers a {@link Refresher} uses; inject a fake one to test a schedule without waiting. */
@@ -17,12 +17,17 @@ export interface RefreshClock {
  * Options of {@link startRefresh}. All optional. How each fetch is sent (`url`, `hash`,
  * `method`, `timeoutMs`, `maxBytes`, `maxRedirects`) is as for {@link fetchOcspResponse}, with
  * the same defaults; the certificate, issuer and checks are the context's.
+ *
+ * The schedule: the first fetch at `refreshAt` of the staple's window;
+ * then, while fetches fail or bring nothing newer than the staple held, again after growing,
+ * randomised delays from `minRetryMs` up to `maxRetryMs`, never before the responder's HTTP
+ * caching says its answer may change, and never later than half of the staple's remaining life.
  */
 export interface RefreshOptions extends Pick<FetchOcspOptions, 'url' | 'hash' | 'method' | 'timeoutMs' | 'maxBytes' | 'maxRedirects'> {
   /**
-   * Where in the staple's validity window (thisUpdate to nextUpdate) to fetch the next one, as
-   * a fraction. Default 0.5: halfway leaves the other half for retries while the responder is
-   * down, and follows the usual practice of CAs that renew responses at half-life.
+   * Where in the staple's validity window (thisUpdate to its `validUntil`) to fetch the next
+   * one, as a fraction. Default 0.5: halfway leaves the other half for retries while the
+   * responder is down, and follows the usual practice of CAs that renew responses at half-life.
    */
   refreshAt?: number;
   /**
@@ -30,9 +35,13 @@ export interface RefreshOptions extends Pick<FetchOcspOptions, 'url' | 'hash' | 
    * that a fleet started together does not hit the responder together.
    */
   jitter?: number;
-  /** First retry delay after a failure, in ms. Doubles each failure. Default 60000. */
+  /**
+   * First delay after a failed fetch, or after one that brought nothing newer than the staple
+   * held (the same thisUpdate, or a 304), in ms. Doubles with each such fetch in a row, and each
+   * delay is randomised between half and all of its value. Default 60000.
+   */
   minRetryMs?: number;
-  /** Longest retry delay, in ms. Default 3600000 (one hour). */
+  /** Longest such delay, in ms. Default 3600000 (one hour). */
   maxRetryMs?: number;
   /** Called with each failed attempt's error (the staple held stays). Default: ignore. */
   onError?: (error: StaplingError) => void;
@@ -40,6 +49,48 @@ export interface RefreshOptions extends Pick<FetchOcspOptions, 'url' | 'hash' | 
   clock?: RefreshClock;
   /** Random numbers in [0, 1) for jitter. Default `Math.random`. For tests. */
   random?: () => number;
+}
+
+/** @internal What {@link nextFetchAt} plans from. */
+export interface ScheduleInput {
+  readonly now: number;
+  /** The staple held, or null when nothing is stapled (or what is held is no longer valid). */
+  readonly held: { readonly thisUpdate: number; readonly validUntil: number } | null;
+  /** Fetches in a row that failed or brought nothing newer than `held`. */
+  readonly streak: number;
+  /** Until when the responder's last answer may be served unchanged by HTTP caches (RFC 5019 section 6), or null. */
+  readonly freshUntil: number | null;
+  readonly refreshAt: number;
+  readonly jitter: number;
+  readonly minRetryMs: number;
+  readonly maxRetryMs: number;
+  /** Where in the jitter this staple's plan falls, in [-1, 1]: drawn once per staple, so that a backoff never redraws it. */
+  readonly spread: number;
+  /** Random numbers in [0, 1), for the backoff. */
+  readonly random: () => number;
+}
+
+/**
+ * @internal When to fetch next, in ms since the epoch. The rules, in order:
+ * 1. Plan from the staple held: `thisUpdate + refreshAt * window`, spread by `jitter`, where the
+ *    window ends at its `validUntil` (nextUpdate, or earlier when the checks cap its life).
+ * 2. After `streak` fetches in a row that failed or brought nothing newer, wait
+ *    `minRetryMs * 2^(streak-1)`, capped at `maxRetryMs`, randomised between half and all of it:
+ *    one request per step, however long the responder keeps its old answer.
+ * 3. Not before `freshUntil`: until then caches on the way answer with the same bytes.
+ * 4. But never later than half of the staple's remaining life (at least `minRetryMs` from now),
+ *    unless the plan of rule 1 is later still: the staple never runs out untried.
+ * With nothing held: at once, then by rule 2.
+ */
+export function nextFetchAt(i: ScheduleInput): number {
+  const backoff = i.streak === 0 ? 0 : Math.min(i.maxRetryMs, i.minRetryMs * 2 ** Math.min(i.streak - 1, 30)) * (0.5 + i.random() / 2);
+  if (i.held === null || i.held.validUntil <= i.now) return i.now + backoff;
+  const { thisUpdate, validUntil } = i.held;
+  const window = validUntil - thisUpdate;
+  const planned = thisUpdate + window * (i.refreshAt + i.spread * i.jitter);
+  const at = Math.max(i.now + backoff, planned, i.freshUntil ?? -Infinity);
+  const latest = Math.max(planned, i.now + Math.max(i.minRetryMs, (validUntil - i.now) / 2));
+  return Math.min(at, latest);
 }
 
 // setTimeout's longest delay; longer waits are done in steps.
@@ -69,15 +120,28 @@ export class Refresher {
   #running: Promise<StapleStatus> | null = null;
   #abort: AbortController | null = null;
   #failures = 0;
+  #unchanged = 0;
+  // Fetches in a row that failed or brought nothing newer: the backoff exponent.
+  #streak = 0;
+  #freshUntil: number | null = null;
+  #validators: Validators | undefined;
+  // The jitter of the plan, drawn once per staple held (keyed by its thisUpdate).
+  #spread = { thisUpdate: NaN, value: 0 };
   #stopped = false;
   readonly #onReload = () => {
     // Someone else (a job, a watch) loaded a new staple: plan from it, unless we are the ones loading.
     if (this.#running) return;
     this.#failures = 0;
+    this.#unchanged = 0;
+    this.#streak = 0;
+    this.#freshUntil = null;
     this.#plan();
   };
   readonly #onCertificate = () => {
     // A new certificate drops the staple held: fetch for the new one at once.
+    this.#streak = 0;
+    this.#freshUntil = null;
+    this.#validators = undefined;
     if (!this.#running) this.#arm(this.#clock.now());
   };
 
@@ -98,15 +162,24 @@ export class Refresher {
     return this.#nextAt;
   }
 
-  /** Failed attempts since the last success. */
+  /** Failed attempts since the last fetch that reached the responder and passed the checks. */
   get failures(): number {
     return this.#failures;
   }
 
   /**
+   * Fetches in a row that passed the checks but brought nothing newer than the staple held
+   * (the same thisUpdate or older, or a `304 Not Modified`): nothing was written or reloaded.
+   */
+  get unchanged(): number {
+    return this.#unchanged;
+  }
+
+  /**
    * Fetches now, unless a fetch is already running: then resolves with that one (concurrent
-   * calls share one fetch). Resolves with the context's status after the reload; rejects with
-   * the fetch's {@link StaplingError}, and schedules a retry.
+   * calls share one fetch). Resolves with the context's status: after the reload when the
+   * response was newer than the staple held, as it was when it was not (nothing is written
+   * then). Rejects with the fetch's {@link StaplingError}, and schedules a retry.
    */
   refreshNow(): Promise<StapleStatus> {
     if (this.#stopped) return Promise.reject(new Error('this Refresher is stopped'));
@@ -139,27 +212,44 @@ export class Refresher {
     const chain = this.#ctx.chain;
     const { leaf, issuer } = chain;
     try {
-      const { bytes } = await fetchWithPlan({
+      const result = await fetchWithPlan({
         leaf,
         issuer,
         ...transportWithDefaults(o),
         signal: abort.signal,
+        now: () => this.#clock.now(),
+        validators: this.#validators,
         // The context's own check, with its limits and clock: one implementation.
         verify: (body) => this.#ctx.verify(body),
       });
       if (this.#stopped) throw new Error('refresh stopped');
       // A certificate renewed during the fetch: this response is for the old one; never write it.
       if (this.#ctx.chain !== chain) throw new StaplingError('ERR_OCSP_CERTID_MISMATCH', 'the certificate changed during the fetch');
-      const file = this.#ctx.status().ocspFile;
-      await writeFileAtomic(file, bytes);
-      const status = await this.#ctx.reload();
       this.#failures = 0;
+      this.#freshUntil = result.caching.freshUntil;
+      const { etag, lastModified } = result.caching;
+      if (etag || lastModified || !('notModified' in result)) this.#validators = { etag, lastModified };
+      const held = this.#ctx.status();
+      // Nothing newer (a 304, the same response, or an older one from a cache): write nothing,
+      // reload nothing, and back off (nextFetchAt).
+      if ('notModified' in result || (held.stapling && held.thisUpdate && result.verified.single.thisUpdate.getTime() <= held.thisUpdate.getTime())) {
+        this.#unchanged++;
+        this.#streak++;
+        this.#plan();
+        return held;
+      }
+      const file = held.ocspFile;
+      await writeFileAtomic(file, result.bytes);
+      const status = await this.#ctx.reload();
+      this.#unchanged = 0;
+      this.#streak = 0;
       this.#plan();
       return status;
     } catch (err) {
       if (!this.#stopped) {
         this.#failures++;
-        this.#retry();
+        this.#streak++;
+        this.#plan();
         const error = err instanceof StaplingError ? err : new StaplingError('ERR_FETCH_NETWORK', 'refresh failed', { found: String((err as Error)?.message ?? err), cause: err });
         try {
           o.onError?.(error);
@@ -171,26 +261,25 @@ export class Refresher {
     }
   }
 
-  // Next fetch at refreshAt of the staple's window, with jitter; at once without a staple.
   #plan(): void {
     const status = this.#ctx.status();
-    const now = this.#clock.now();
-    if (!status.stapling || !status.thisUpdate || !status.validUntil) {
-      this.#arm(now);
-      return;
-    }
-    const from = status.thisUpdate.getTime();
-    const window = status.validUntil.getTime() - from;
-    const jitter = (this.#random() * 2 - 1) * (this.#options.jitter ?? 0.1) * window;
-    this.#arm(Math.max(now, from + window * (this.#options.refreshAt ?? 0.5) + jitter));
-  }
-
-  // Capped exponential backoff with jitter between half and all of the delay.
-  #retry(): void {
-    const min = this.#options.minRetryMs ?? 60_000;
-    const max = this.#options.maxRetryMs ?? 3_600_000;
-    const delay = Math.min(max, min * 2 ** Math.min(this.#failures - 1, 30));
-    this.#arm(this.#clock.now() + delay * (0.5 + this.#random() / 2));
+    const o = this.#options;
+    const thisUpdate = status.thisUpdate?.getTime() ?? NaN;
+    if (this.#spread.thisUpdate !== thisUpdate) this.#spread = { thisUpdate, value: this.#random() * 2 - 1 };
+    this.#arm(
+      nextFetchAt({
+        now: this.#clock.now(),
+        held: status.stapling && status.thisUpdate && status.validUntil ? { thisUpdate: status.thisUpdate.getTime(), validUntil: status.validUntil.getTime() } : null,
+        streak: this.#streak,
+        freshUntil: this.#freshUntil,
+        refreshAt: o.refreshAt ?? 0.5,
+        jitter: o.jitter ?? 0.1,
+        minRetryMs: o.minRetryMs ?? 60_000,
+        maxRetryMs: o.maxRetryMs ?? 3_600_000,
+        spread: this.#spread.value,
+        random: this.#random,
+      }),
+    );
   }
 
   #arm(at: number): void {
@@ -222,8 +311,10 @@ export class Refresher {
 /**
  * Opt-in: keeps `ctx`'s staple fresh from inside the process, for servers that prefer that to a
  * scheduled `ocsp-stapler fetch` job. Fetches at about half of each staple's validity window
- * (with jitter), at once when nothing is stapled; retries failures with capped exponential
- * backoff; writes each good response to the context's `ocspFile` atomically and reloads it.
+ * (with jitter), at once when nothing is stapled; backs off exponentially (capped, randomised)
+ * while fetches fail or bring nothing newer, honouring the responder's HTTP caching headers
+ * and making conditional GETs; writes each newer good response to the context's `ocspFile`
+ * atomically and reloads it, and never writes or reloads an unchanged one.
  * `ctx.close()` stops it too.
  *
  * @example

@@ -8,38 +8,9 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import tls from 'node:tls';
 import { createStaplingContext, type StaplingContext } from '../src/context.js';
 import type { StaplingError } from '../src/errors.js';
-import { startRefresh, type RefreshClock, type Refresher, type RefreshOptions } from '../src/refresh.js';
+import { startRefresh, type Refresher, type RefreshOptions } from '../src/refresh.js';
+import { FakeClock } from './fixtures/fake-clock.js';
 import { makePki, type Pki } from './fixtures/pki.js';
-
-/** Timers that fire only when the test says so. */
-class FakeClock implements RefreshClock {
-  t = Date.now();
-  #next = 1;
-  readonly timers = new Map<number, { at: number; fn: () => void }>();
-  now(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = this.#next++;
-    this.timers.set(id, { at: this.t + ms, fn });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.timers.delete(handle as number);
-  }
-  /** The one pending timer's due time. */
-  due(): number {
-    assert.equal(this.timers.size, 1, 'exactly one timer is pending');
-    return [...this.timers.values()][0]!.at;
-  }
-  /** Moves time to the pending timer and fires it. */
-  fire(): void {
-    const [id, timer] = [...this.timers.entries()][0]!;
-    this.timers.delete(id);
-    this.t = Math.max(this.t, timer.at);
-    timer.fn();
-  }
-}
 
 let pki: Pki;
 let server: http.Server;
