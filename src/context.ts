@@ -42,6 +42,15 @@ export interface StaplingContextOptions {
   maxAgeMs?: number;
   /** How long before the staple stops being valid the `'expiring'` event fires, in ms. Default 3600000 (one hour). */
   expiringMarginMs?: number;
+  /**
+   * After a certificate renewal (`reload({ certificate: true })`, or a watch with
+   * `certificate: true`), how long the previous certificate keeps its staple, in ms, for
+   * servers that still present it: a server that reloads its certificate on a signal or a timer
+   * calls `setSecureContext` after the files changed, and Must-Staple clients fail without a
+   * staple in between. Never past that staple's own validity. Default 86400000 (one day). 0
+   * drops the previous staple at once.
+   */
+  previousCertificateMs?: number;
   /** The clock, in ms since the epoch. Default `Date.now`. For tests. */
   now?: () => number;
 }
@@ -56,9 +65,26 @@ export interface Refusal {
   readonly at: Date;
 }
 
+/**
+ * The certificate a context stapled for before a renewal, kept with its staple while servers
+ * may still present it (see {@link StaplingContextOptions.previousCertificateMs}).
+ */
+export interface PreviousCertificateStatus {
+  /** True when a handshake presenting this certificate would get its staple now. */
+  readonly stapling: boolean;
+  /** Subject of the previous certificate, one line. */
+  readonly subject: string;
+  /** Serial number of the previous certificate, upper-case hex. */
+  readonly serial: string;
+  /** When its staple stops being valid. */
+  readonly validUntil: Date;
+  /** When it is dropped: `validUntil`, or earlier when `previousCertificateMs` ends first. */
+  readonly keptUntil: Date;
+}
+
 /** A snapshot of one context, from {@link StaplingContext.status}. Plain data; JSON-friendly. */
 export interface StapleStatus {
-  /** True when the next handshake for this certificate would get a staple. */
+  /** True when the next handshake for this certificate (the current one) would get a staple. */
   readonly stapling: boolean;
   /** The certificate file this context staples for. */
   readonly certFile: string;
@@ -99,6 +125,12 @@ export interface StapleStatus {
   readonly loadedAt: Date | null;
   /** The most recent refusal, if the last load attempt failed; null after a successful load. */
   readonly lastRefusal: Refusal | null;
+  /**
+   * After a renewal, the previous certificate, whose staple handshakes presenting it still
+   * get (a server that has not called `setSecureContext` yet); null otherwise. The fields
+   * above are those of the current certificate.
+   */
+  readonly previous: PreviousCertificateStatus | null;
 }
 
 /** Counters of one context since it was made; see also {@link renderPrometheus}. */
@@ -162,6 +194,16 @@ interface Loaded {
   readonly loadedAt: number;
 }
 
+// The certificate before a renewal and the staple checked for it, served through its own
+// dispatcher source (keyed by its DER) until keptUntil.
+interface Previous extends StapleSource {
+  readonly chain: CertificateChain;
+  readonly loaded: Loaded;
+  readonly keptUntil: number;
+  timer: NodeJS.Timeout | null;
+  stapleNow(): Buffer | null;
+}
+
 // setTimeout's longest delay; longer waits are done in steps.
 const MAX_TIMER = 0x7fffffff;
 
@@ -177,6 +219,7 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
   readonly #options: Required<Omit<StaplingContextOptions, 'issuerFile'>> & { issuerFile: string | undefined };
   #chain: CertificateChain;
   #loaded: Loaded | null = null;
+  #previous: Previous | null = null;
   #lastRefusal: Refusal | null = null;
   readonly #servers = new Set<TlsServer>();
   #timer: NodeJS.Timeout | null = null;
@@ -209,6 +252,7 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
       maxAgeWithoutNextUpdateMs: options.maxAgeWithoutNextUpdateMs ?? DEFAULT_LIMITS.maxAgeWithoutNextUpdateMs,
       maxAgeMs: readMaxAgeMs('StaplingContext', options),
       expiringMarginMs: options.expiringMarginMs ?? 3_600_000,
+      previousCertificateMs: options.previousCertificateMs ?? 86_400_000,
       now: options.now ?? Date.now,
     };
     this.#chain = chain;
@@ -266,6 +310,7 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
   attach(server: TlsServer): this {
     if (this.#closed) throw new Error('this StaplingContext is closed');
     attachSource(server, this);
+    if (this.#previous) attachSource(server, this.#previous);
     this.#servers.add(server);
     return this;
   }
@@ -273,6 +318,7 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
   /** Removes this context from `server`. */
   detach(server: TlsServer): this {
     detachSource(server, this);
+    if (this.#previous) detachSource(server, this.#previous);
     this.#servers.delete(server);
     return this;
   }
@@ -330,6 +376,20 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
       bytes: loaded ? loaded.bytes.length : null,
       loadedAt: date(loaded?.loadedAt),
       lastRefusal: this.#lastRefusal,
+      previous: this.#previousStatus(),
+    };
+  }
+
+  #previousStatus(): PreviousCertificateStatus | null {
+    const previous = this.#previous;
+    if (!previous) return null;
+    const { leaf } = previous.chain;
+    return {
+      stapling: previous.stapleNow() !== null,
+      subject: (leaf.x509.subject ?? '').replace(/\n/g, ', '),
+      serial: leaf.x509.serialNumber.toUpperCase(),
+      validUntil: new Date(previous.loaded.validUntil),
+      keptUntil: new Date(previous.keptUntil),
     };
   }
 
@@ -373,6 +433,7 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
     }
     for (const watch of this.#watches.splice(0)) watch.close();
     for (const server of [...this.#servers]) this.detach(server);
+    this.#dropPrevious();
     this.#clearTimer();
     // Let the running reload settle, and the queued one refuse to start: no work outlives close().
     await Promise.all([this.#running, this.#queued].map((p) => p?.then(noop, noop)));
@@ -454,20 +515,70 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
     return error;
   }
 
-  // A renewed certificate gets a new dispatcher key, and the staple held is dropped: it was
-  // checked against the old CertID and must never be handed out with the new certificate
-  // (HAProxy kept the old CertID after renewal: haproxy#2319).
+  // A renewed certificate gets a new dispatcher key, and the staple held moves to the previous
+  // certificate's own key: it was checked against the old CertID and must never be handed out
+  // with the new certificate (HAProxy kept the old CertID after renewal: haproxy#2319), but
+  // servers that still present the old certificate keep getting it.
   #swapCertificate(chain: CertificateChain): boolean {
     const old = this.#chain;
     if (chain.leaf.der.equals(old.leaf.der) && chain.issuer.der.equals(old.issuer.der)) return false;
     const servers = [...this.#servers];
     for (const server of servers) detachSource(server, this);
+    this.#dropPrevious();
+    if (!chain.leaf.der.equals(old.leaf.der) && this.#loaded) this.#keepPrevious(old, this.#loaded);
     this.#chain = chain;
     this.#loaded = null;
     this.#clearTimer();
     for (const server of servers) attachSource(server, this);
     this.emit('certificate', this.status());
     return true;
+  }
+
+  #keepPrevious(chain: CertificateChain, loaded: Loaded): void {
+    const now = this.#options.now();
+    const keptUntil = Math.min(loaded.validUntil, now + this.#options.previousCertificateMs);
+    if (now >= keptUntil) return;
+    const clock = this.#options.now;
+    const previous: Previous = {
+      chain,
+      loaded,
+      keptUntil,
+      timer: null,
+      certificate: chain.leaf.der,
+      // The handshake path, as stapleForHandshake: two comparisons, counted with the context's.
+      stapleForHandshake: () => {
+        const staple = previous.stapleNow();
+        if (staple === null) this.#notStapled++;
+        else this.#stapled++;
+        return staple;
+      },
+      stapleNow: () => {
+        const t = clock();
+        return t >= loaded.validFrom && t < keptUntil ? loaded.bytes : null;
+      },
+    };
+    const expire = () => {
+      previous.timer = null;
+      if (this.#previous !== previous) return;
+      const left = previous.keptUntil - this.#options.now();
+      if (left <= 0) this.#dropPrevious();
+      else arm(left);
+    };
+    const arm = (ms: number) => {
+      previous.timer = setTimeout(expire, Math.min(ms, MAX_TIMER));
+      previous.timer.unref();
+    };
+    this.#previous = previous;
+    for (const server of this.#servers) attachSource(server, previous);
+    arm(keptUntil - now);
+  }
+
+  #dropPrevious(): void {
+    const previous = this.#previous;
+    if (!previous) return;
+    this.#previous = null;
+    if (previous.timer) clearTimeout(previous.timer);
+    for (const server of this.#servers) detachSource(server, previous);
   }
 
   // One timer at a time, for the next of: 'expiring', 'expired'.

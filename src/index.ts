@@ -6,6 +6,7 @@
 export { createStaplingContext, StaplingContext } from './context.js';
 export type {
   ContextWatchOptions,
+  PreviousCertificateStatus,
   Refusal,
   ReloadOptions,
   StapleStatus,
