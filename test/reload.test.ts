@@ -136,6 +136,25 @@ describe('watch', () => {
 });
 
 /**
+ * Node keeps one stat poller per path: a listener added here runs right after the watch's own,
+ * so once it has fired, the watch's poll has seen the change too. Call before the change; the
+ * returned function waits for that, or for 20 poll intervals when the poll saw nothing (its
+ * first stat came after the change): either way the poll has nothing more to report.
+ */
+async function pollWitness(file: string): Promise<() => Promise<void>> {
+  // Give the watch's poll time to take its first stat, so that it sees the change.
+  await delay(WATCH.pollMs * 3);
+  let seen: () => void = () => undefined;
+  const polled = new Promise<void>((resolve) => (seen = resolve));
+  const witness = () => seen();
+  pollFile(file, { interval: WATCH.pollMs, persistent: false }, witness);
+  return async () => {
+    await Promise.race([polled, delay(WATCH.pollMs * 20)]);
+    unwatchFile(file, witness);
+  };
+}
+
+/**
  * Counts the events of `ctx` while `change` runs, until the change has been reported (the
  * first event) and then seen by the stat poll too, plus a settling time of many debounce
  * periods: a second report of the same change would have landed by then.
@@ -145,18 +164,11 @@ async function eventsOfOneChange(ctx: StaplingContext, file: string, change: () 
   const onReload = () => counts.reload++;
   const onRefused = () => counts.refused++;
   ctx.on('reload', onReload).on('refused', onRefused);
-  // Node keeps one stat poller per path: this listener runs right after the watch's own one.
-  const polled = new Promise<void>((resolve) => {
-    const witness = () => {
-      unwatchFile(file, witness);
-      resolve();
-    };
-    pollFile(file, { interval: WATCH.pollMs, persistent: false }, witness);
-  });
+  const polled = await pollWitness(file);
   const reported = Promise.race([nextEvent(ctx, 'reload'), nextEvent(ctx, 'refused')]);
   await change();
   await reported;
-  await polled;
+  await polled();
   await delay(WATCH.debounceMs * 20);
   ctx.off('reload', onReload).off('refused', onRefused);
   return counts;
@@ -234,15 +246,9 @@ describe('watch: one change, one event, one counter step', () => {
     writeFileSync(file, good);
     let calls = 0;
     const watch = watchFile(file, () => calls++, WATCH);
-    const polled = new Promise<void>((resolve) => {
-      const witness = () => {
-        unwatchFile(file, witness);
-        resolve();
-      };
-      pollFile(file, { interval: WATCH.pollMs, persistent: false }, witness);
-    });
+    const polled = await pollWitness(file);
     await writeFileAtomic(file, good2);
-    await polled;
+    await polled();
     await delay(WATCH.debounceMs * 20);
     watch.close();
     assert.equal(calls, 1);
@@ -254,15 +260,9 @@ async function assertSilent(ctx: StaplingContext, file: string, change: () => un
   let events = 0;
   const count = () => events++;
   ctx.on('reload', count).on('refused', count);
-  const polled = new Promise<void>((resolve) => {
-    const witness = () => {
-      unwatchFile(file, witness);
-      resolve();
-    };
-    pollFile(file, { interval: WATCH.pollMs, persistent: false }, witness);
-  });
+  const polled = await pollWitness(file);
   await change();
-  await polled;
+  await polled();
   await delay(WATCH.debounceMs * 20);
   ctx.off('reload', count).off('refused', count);
   assert.equal(events, 0);
