@@ -95,6 +95,14 @@ export const CASES: ResponderCase[] = [
   { name: "an authorityKeyIdentifier that is not the CA's key", responder: replaced(OID.akid, '3006800401020304'), library: 'ERR_OCSP_SIGNER_INVALID', rejectedBy: ALL },
   { name: "an authorityKeyIdentifier naming another serial than the CA's", responder: replaced(OID.akid, '30038201ff'), library: 'ERR_OCSP_SIGNER_INVALID', rejectedBy: OPENSSL },
 
+  { name: 'an X.509 v1 certificate with extensions', responder: crafted({ version: 0 }), library: 'ERR_OCSP_SIGNER_INVALID', rejectedBy: GNUTLS },
+  {
+    name: 'a negative serial number (RFC 5280 forbids it; no client refuses it)',
+    responder: crafted({ serial: der.hex('ff01') }),
+    library: 'ok',
+    rejectedBy: [],
+  },
+
   // Authorisation: critical extensions, CA bit, names.
   { name: 'critical policyMappings', responder: withExtensions('certificatePolicies = 1.2.3.4\npolicyMappings = critical, 1.2.3.4:1.2.3.5'), library: 'ERR_OCSP_SIGNER_UNAUTHORIZED', rejectedBy: GNUTLS },
   { name: 'critical policyConstraints', responder: withExtensions('policyConstraints = critical, requireExplicitPolicy:0'), library: 'ERR_OCSP_SIGNER_UNAUTHORIZED', rejectedBy: GNUTLS },

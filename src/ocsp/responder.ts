@@ -23,7 +23,7 @@
  *   subject byte for byte.
  */
 import { createHash } from 'node:crypto';
-import { contentOf, decodeDer, DerError, encodingOf, expectTag, oidFrom, TAG, type DerNode } from '../der.js';
+import { contentOf, decodeDer, DerError, encodingOf, expectTag, oidFrom, smallIntFrom, TAG, type DerNode } from '../der.js';
 import { StaplingError } from '../errors.js';
 import { namesMatch, nameStringTypes } from '../names.js';
 import type { CertificateInfo } from '../pki.js';
@@ -120,6 +120,8 @@ interface Extension {
 
 /** The parts of a certificate these checks read that {@link CertificateInfo} does not hold. */
 interface ResponderParts {
+  /** The version field as encoded: 0 for v1 (also when absent), 2 for v3. */
+  readonly version: number;
   readonly signatureAlgorithm: string;
   readonly spki: DerNode;
   readonly extensions: readonly Extension[];
@@ -166,6 +168,11 @@ export function checkDelegatedResponder(responder: CertificateInfo, issuer: Cert
 
 function checkCertificate(responder: CertificateInfo, issuer: CertificateInfo, unauthorized: Refusal, invalid: Refusal): void {
   const parts = readParts(responder);
+  // RFC 5280 section 4.1.2.1: extensions (and extKeyUsage is one) only in v3. GnuTLS refuses a
+  // v1 or v2 certificate that has them (measured); OpenSSL and Firefox read them anyway.
+  if (parts.version !== 2) {
+    throw invalid('the responder certificate is not X.509 v3', 'version v3, the only one with extensions (RFC 5280 section 4.1.2.1; GnuTLS refuses others)', `of version v${parts.version + 1}`);
+  }
   checkExtensions(parts.extensions, invalid);
 
   if (!responder.extendedKeyUsage.includes(OCSP_SIGNING)) {
@@ -230,7 +237,11 @@ function readParts(cert: CertificateInfo): ResponderParts {
   const root = decodeDer(der);
   const [tbs, signatureAlgorithm] = root.children;
   let items = expectTag(tbs, TAG.SEQUENCE, 'tbsCertificate').children;
-  if (items[0]?.tag === 0xa0) items = items.slice(1);
+  let version = 0;
+  if (items[0]?.tag === 0xa0) {
+    version = smallIntFrom(der, expectTag(items[0].children[0], TAG.INTEGER, 'version'));
+    items = items.slice(1);
+  }
   const spki = expectTag(items[5], TAG.SEQUENCE, 'subjectPublicKeyInfo');
   const extensionsNode = items.slice(6).find((node) => node.tag === 0xa3);
   const extensions = (extensionsNode ? expectTag(extensionsNode.children[0], TAG.SEQUENCE, 'extensions').children : []).map((ext) => ({
@@ -239,7 +250,7 @@ function readParts(cert: CertificateInfo): ResponderParts {
     value: Buffer.from(contentOf(der, ext.children[ext.children.length - 1]!)),
   }));
   const algorithm = expectTag(signatureAlgorithm, TAG.SEQUENCE, 'signatureAlgorithm');
-  return { signatureAlgorithm: oidFrom(der, expectTag(algorithm.children[0], TAG.OID, 'algorithm')), spki, extensions };
+  return { version, signatureAlgorithm: oidFrom(der, expectTag(algorithm.children[0], TAG.OID, 'algorithm')), spki, extensions };
 }
 
 function checkExtensions(extensions: readonly Extension[], invalid: Refusal): void {
