@@ -16,7 +16,14 @@
  * - `ERR_OCSP_RESPONSE_STATUS`: responseStatus is not `successful` (e.g. `tryLater`).
  * - `ERR_OCSP_RESPONSE_TYPE`: the response is not id-pkix-ocsp-basic.
  * - `ERR_OCSP_CERTID_MISMATCH`: no SingleResponse names this certificate (issuer name hash,
- *   issuer key hash and serial).
+ *   issuer key hash and serial), or the one that does is not the first.
+ * - `ERR_OCSP_MIXED_ISSUERS`: a SingleResponse names another CA than the issuer, or uses a hash
+ *   algorithm that cannot be checked (OpenSSL requires every one to name the signer's CA).
+ * - `ERR_OCSP_CARRIED_CERTS`: the unsigned `certs` field holds more than the signer needs: anything
+ *   but nothing or an exact copy of the issuer (issuer-signed), or the responder optionally followed
+ *   by an exact copy of the issuer (delegated).
+ * - `ERR_OCSP_CRITICAL_EXTENSION`: responseExtensions or singleExtensions has an extension
+ *   marked critical (Firefox refuses them).
  * - `ERR_OCSP_REVOKED`: the certificate is revoked.
  * - `ERR_OCSP_UNKNOWN`: the responder does not know the certificate.
  * - `ERR_OCSP_NOT_YET_VALID`: thisUpdate is in the future beyond the allowed clock skew.
@@ -72,6 +79,9 @@ export type StaplingErrorCode =
   | 'ERR_OCSP_RESPONSE_STATUS'
   | 'ERR_OCSP_RESPONSE_TYPE'
   | 'ERR_OCSP_CERTID_MISMATCH'
+  | 'ERR_OCSP_MIXED_ISSUERS'
+  | 'ERR_OCSP_CARRIED_CERTS'
+  | 'ERR_OCSP_CRITICAL_EXTENSION'
   | 'ERR_OCSP_REVOKED'
   | 'ERR_OCSP_UNKNOWN'
   | 'ERR_OCSP_NOT_YET_VALID'
@@ -129,6 +139,9 @@ export const ERROR_FAMILIES: Readonly<Record<StaplingErrorCode, StaplingErrorFam
   ERR_OCSP_RESPONSE_STATUS: 'response',
   ERR_OCSP_RESPONSE_TYPE: 'response',
   ERR_OCSP_CERTID_MISMATCH: 'response',
+  ERR_OCSP_MIXED_ISSUERS: 'response',
+  ERR_OCSP_CARRIED_CERTS: 'response',
+  ERR_OCSP_CRITICAL_EXTENSION: 'response',
   ERR_OCSP_REVOKED: 'response',
   ERR_OCSP_UNKNOWN: 'response',
   ERR_OCSP_NOT_YET_VALID: 'response',

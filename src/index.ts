@@ -28,7 +28,7 @@ export { DEFAULT_LIMITS, DEFAULTS } from './options.js';
 export { systemClock } from './clock.js';
 export type { Clock } from './clock.js';
 export { parseOcspResponse } from './ocsp/parse.js';
-export type { CertId, CertIdHash, CertStatus, OcspResponse, ResponderId, ResponseStatus, SingleResponse } from './ocsp/parse.js';
+export type { CertId, CertIdHash, CertStatus, OcspExtension, OcspResponse, ResponderId, ResponseStatus, SingleResponse } from './ocsp/parse.js';
 export { verifyOcspResponse } from './ocsp/verify.js';
 export type { SignedBy, VerifiedResponse, VerifyLimits } from './ocsp/verify.js';
 export { readCertificate, loadCertificateChain } from './pki.js';

@@ -75,6 +75,20 @@ export interface CertId {
   readonly serialNumber: Buffer;
 }
 
+/**
+ * One extension of a response or of a SingleResponse: RFC 5280 section 4.1's Extension, which
+ * RFC 6960 section 4.2.1 reuses. Parsing decodes every one strictly; verification refuses
+ * critical ones (see {@link verifyOcspResponse}).
+ */
+export interface OcspExtension {
+  /** extnID, dotted (e.g. `1.3.6.1.5.5.7.48.1.2` for the nonce). */
+  readonly id: string;
+  /** The critical flag; false when the field is absent (its DEFAULT). */
+  readonly critical: boolean;
+  /** The content octets of extnValue. */
+  readonly value: Buffer;
+}
+
 /** One SingleResponse. */
 export interface SingleResponse {
   /** Which certificate this SingleResponse is about. */
@@ -89,6 +103,8 @@ export interface SingleResponse {
   readonly thisUpdate: Date;
   /** When newer status will be available; absent in some responses. */
   readonly nextUpdate: Date | undefined;
+  /** singleExtensions, in order; empty when absent. */
+  readonly singleExtensions: readonly OcspExtension[];
 }
 
 /** Who the responder says it is: a Name (DER) or the SHA-1 hash of its public key. */
@@ -118,8 +134,13 @@ export interface OcspResponse {
   readonly signatureAlgorithm: string;
   /** The signature bits. */
   readonly signature: Buffer;
-  /** DER certificates carried in the response (a delegated responder and its chain, if any). */
+  /**
+   * DER certificates carried in the response (a delegated responder and its chain, if any).
+   * This field is outside the signed tbsResponseData: anyone on the response's path can change it.
+   */
   readonly certs: readonly Buffer[];
+  /** responseExtensions, in order (e.g. a nonce); empty when absent. */
+  readonly responseExtensions: readonly OcspExtension[];
 }
 
 /**
@@ -199,7 +220,7 @@ function parseOuter(bytes: Buffer): OcspResponse {
   } catch (err) {
     // Offsets inside the inner OCTET STRING, and junk after the inner value, are malformation
     // of the whole response, not trailing bytes after it.
-    if (err instanceof DerError) throw new DerError(`BasicOCSPResponse: ${err.message}`, err.offset);
+    if (err instanceof DerError) throw new DerError(`BasicOCSPResponse: ${err.message.replace(/ at byte -?\d+$/, '')}`, err.offset);
     throw err;
   }
   return basic;
@@ -238,6 +259,7 @@ function parseBasic(buf: Buffer, whole: Buffer): OcspResponse {
   const producedAt = ocspTime(buf, produced, 'producedAt');
   const responses = expectTag(list, TAG.SEQUENCE, 'responses').children.map((node) => parseSingle(buf, node));
   if (responses.length === 0) throw new DerError('no SingleResponse', list!.start);
+  const responseExtensions = extensions ? extensionsOf(buf, extensions, 'responseExtensions') : [];
 
   return {
     bytes: whole,
@@ -248,6 +270,7 @@ function parseBasic(buf: Buffer, whole: Buffer): OcspResponse {
     signatureAlgorithm,
     signature: Buffer.from(sigBits.subarray(1)),
     certs,
+    responseExtensions,
   };
 }
 
@@ -292,9 +315,37 @@ function parseSingle(buf: Buffer, node: DerNode): SingleResponse {
     nextUpdate = ocspTime(buf, only(rest[0]), 'nextUpdate');
     rest = rest.slice(1);
   }
-  if (rest[0]?.tag === 0xa1) rest = rest.slice(1);
+  let singleExtensions: OcspExtension[] = [];
+  if (rest[0]?.tag === 0xa1) {
+    singleExtensions = extensionsOf(buf, rest[0], 'singleExtensions');
+    rest = rest.slice(1);
+  }
   if (rest.length > 0) throw new DerError('SingleResponse has unexpected fields', rest[0]!.start);
-  return { certId, certStatus, revocationTime, revocationReason, thisUpdate, nextUpdate };
+  return { certId, certStatus, revocationTime, revocationReason, thisUpdate, nextUpdate, singleExtensions };
+}
+
+/**
+ * `[1] EXPLICIT Extensions`, Extensions ::= SEQUENCE OF Extension, and each
+ * Extension ::= SEQUENCE { extnID OBJECT IDENTIFIER, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING }
+ * (RFC 5280 section 4.1). curl, gnutls-cli and openssl all refuse a response where this shape is
+ * broken (measured: test/strict-matrix.test.ts). Two leniencies, as mozilla::pkix has them
+ * (pkixder.h): an empty list (SIZE (1..MAX) is broken by real responders, Mozilla bug 991898),
+ * and an explicit `critical FALSE` (DER leaves a DEFAULT value out, X.690 section 11.5, but
+ * "it appears to be common" to write it); every client measured accepts both.
+ */
+function extensionsOf(buf: Buffer, wrapper: DerNode, what: string): OcspExtension[] {
+  if (wrapper.children.length !== 1) throw new DerError(`${what} [1] must hold one SEQUENCE OF Extension, found ${wrapper.children.length} values`, wrapper.start);
+  const list = expectTag(wrapper.children[0], TAG.SEQUENCE, `${what} (a SEQUENCE OF Extension)`);
+  return list.children.map((node, index) => {
+    const ext = expectTag(node, TAG.SEQUENCE, `${what} item ${index + 1}`);
+    if (ext.children.length < 2 || ext.children.length > 3) {
+      throw new DerError(`${what} item ${index + 1}: an Extension has 2 or 3 fields, found ${ext.children.length}`, ext.start);
+    }
+    const id = oidFrom(buf, expectTag(ext.children[0], TAG.OID, `${what} item ${index + 1} extnID`));
+    const flag = ext.children.length === 3 ? expectTag(ext.children[1], TAG.BOOLEAN, `${what} item ${index + 1} critical`) : undefined;
+    const value = expectTag(ext.children[ext.children.length - 1], TAG.OCTET_STRING, `${what} item ${index + 1} extnValue`);
+    return { id, critical: flag !== undefined && buf[flag.contentStart] === 0xff, value: Buffer.from(contentOf(buf, value)) };
+  });
 }
 
 /**

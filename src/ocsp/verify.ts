@@ -1,8 +1,8 @@
 import { createHash, verify as verifySignature, type KeyObject } from 'node:crypto';
 import { StaplingError } from '../errors.js';
 import { DEFAULT_LIMITS, OptionReader } from '../options.js';
-import { issuerHashes, readCertificate, type CertificateInfo } from '../pki.js';
-import { CRL_REASONS, parseOcspResponse, type OcspResponse, type SingleResponse } from './parse.js';
+import { issued, readCertificate, type CertificateInfo } from '../pki.js';
+import { CRL_REASONS, parseOcspResponse, type CertId, type OcspResponse, type SingleResponse } from './parse.js';
 import { checkDelegatedResponder, checkResponderIdClash } from './responder.js';
 
 /** id-kp-OCSPSigning, RFC 6960 section 4.2.2.2. */
@@ -86,23 +86,73 @@ export function verifyOcspResponse(
       found: `${bytes.length} bytes`,
     });
   }
-  const response = parseOcspResponse(bytes);
-  const carried = readCarriedCertificates(response);
-  const single = findSingleResponse(response, leaf, issuer);
-  const { signedBy, responder } = checkSignature(response, carried, issuer, limits.now);
-  if (responder) checkResponderIdClash(response, responder, [leaf, issuer]);
-  checkCertStatus(single);
-  const { validFrom, validUntil } = checkTime(single, responder, limits);
-  return { response, single, signedBy, responder, validFrom, validUntil };
+  try {
+    const response = parseOcspResponse(bytes);
+    const carried = readCarriedCertificates(response);
+    const ours = singleResponsesFor(response, leaf, issuer);
+    const signer = checkSignature(response, carried, issuer, limits.now);
+    if (signer.responder) checkResponderIdClash(response, signer.responder, [leaf, issuer]);
+    checkCarriedList(carried, issuer, signer);
+    checkCriticalExtensions(response);
+    // curl looks its staple up by the SHA-1 CertID, Firefox checks every SingleResponse that names
+    // the certificate: each one for us must be good and current, wherever it is.
+    ours.forEach((single, i) => checkCertStatus(single, ordinal(i, ours.length)));
+    let validFrom = -Infinity;
+    let validUntil = Infinity;
+    ours.forEach((single, i) => {
+      const window = checkTime(single, signer.responder, limits, ordinal(i, ours.length));
+      validFrom = Math.max(validFrom, window.validFrom);
+      validUntil = Math.min(validUntil, window.validUntil);
+    });
+    return { response, single: ours[0]!, signedBy: signer.signedBy, responder: signer.responder, validFrom, validUntil };
+  } catch (err) {
+    if (err instanceof StaplingError) throw err;
+    // Every check above throws StaplingError itself; this net keeps the promise (one error class,
+    // CLI exit code 4) for whatever Node's crypto may still throw on inputs nobody thought of.
+    throw new StaplingError('ERR_OCSP_MALFORMED', 'the response could not be checked', {
+      found: err instanceof Error ? err.message : String(err),
+      cause: err,
+    });
+  }
 }
 
-/** The SingleResponse whose CertID names `leaf`, hashed with the algorithm it names. */
+/** " (SingleResponse i of n for this certificate)" when there are several, else "". */
+function ordinal(index: number, count: number): string {
+  return count > 1 ? ` (SingleResponse ${index + 1} of the ${count} for this certificate)` : '';
+}
+
+/** The SingleResponse whose CertID names `leaf`, hashed with the algorithm it names (the first when there are several). */
 export function findSingleResponse(response: OcspResponse, leaf: CertificateInfo, issuer: CertificateInfo): SingleResponse {
-  const matches = response.responses.filter(({ certId }) => {
-    if (!certId.hash || !certId.serialNumber.equals(leaf.serialNumber)) return false;
-    const { nameHash, keyHash } = issuerHashes(issuer, certId.hash);
-    return certId.issuerNameHash.equals(nameHash) && certId.issuerKeyHash.equals(keyHash);
-  });
+  return singleResponsesFor(response, leaf, issuer)[0]!;
+}
+
+// Digests OpenSSL computes when it checks that a CertID names the signer's CA
+// (ocsp_match_issuerid): more than the CertID hashes a staple may match us by.
+const ISSUER_CHECK_HASHES: Record<string, string> = {
+  '1.2.840.113549.2.5': 'md5',
+  '1.3.14.3.2.26': 'sha1',
+  '2.16.840.1.101.3.4.2.4': 'sha224',
+  '2.16.840.1.101.3.4.2.1': 'sha256',
+  '2.16.840.1.101.3.4.2.2': 'sha384',
+  '2.16.840.1.101.3.4.2.3': 'sha512',
+};
+
+/** The CertID's issuerNameHash and issuerKeyHash are those of `issuer`. */
+function namesIssuer(certId: CertId, issuer: CertificateInfo): boolean {
+  const hash = ISSUER_CHECK_HASHES[certId.hashAlgorithm];
+  if (!hash) return false;
+  const digest = (data: Buffer) => createHash(hash).update(data).digest();
+  return certId.issuerNameHash.equals(digest(issuer.subjectName)) && certId.issuerKeyHash.equals(digest(issuer.publicKeyBits));
+}
+
+/**
+ * Every SingleResponse whose CertID names `leaf`, in order; the first of them is the first
+ * SingleResponse of all, and every other SingleResponse names the same issuer.
+ */
+function singleResponsesFor(response: OcspResponse, leaf: CertificateInfo, issuer: CertificateInfo): SingleResponse[] {
+  // Ours under any digest OpenSSL knows; only a CertID hash we can match by may come first.
+  const ours = response.responses.filter(({ certId }) => certId.serialNumber.equals(leaf.serialNumber) && namesIssuer(certId, issuer));
+  const matches = ours.filter(({ certId }) => certId.hash !== undefined);
   if (matches.length === 0) {
     const found = response.responses
       .map(({ certId }) => `serial ${certId.serialNumber.toString('hex')} (${certId.hash ?? `hash ${certId.hashAlgorithm}`})`)
@@ -120,22 +170,35 @@ export function findSingleResponse(response: OcspResponse, leaf: CertificateInfo
       found: `it is SingleResponse ${response.responses.indexOf(matches[0]!) + 1}`,
     });
   }
-  // Several SingleResponses for one certificate would be odd; if any says revoked, believe it.
-  return matches.find((s) => s.certStatus === 'revoked') ?? matches.find((s) => s.certStatus === 'unknown') ?? matches[0]!;
+  // OpenSSL's ocsp_check_issuer (crypto/ocsp/ocsp_vfy.c) requires every CertID to name the
+  // signer's CA, each under its own hash algorithm (an unknown one fails), and curl fails the
+  // handshake otherwise (measured). A delegated responder is issued by our issuer, so every
+  // CertID must name our issuer.
+  const foreign = response.responses.findIndex(({ certId }) => !namesIssuer(certId, issuer));
+  if (foreign >= 0) {
+    const { certId } = response.responses[foreign]!;
+    throw new StaplingError('ERR_OCSP_MIXED_ISSUERS', 'a SingleResponse names another CA than the issuer', {
+      expected: `every SingleResponse to name the issuer "${oneLine(issuer.x509.subject)}" (OpenSSL and curl refuse the response otherwise)`,
+      found: `SingleResponse ${foreign + 1} of ${response.responses.length}, serial ${certId.serialNumber.toString('hex')}, ${
+        ISSUER_CHECK_HASHES[certId.hashAlgorithm] ? 'with issuer hashes of another CA' : `with hash algorithm ${certId.hashAlgorithm}, which cannot be checked`
+      }`,
+    });
+  }
+  return ours;
 }
 
-function checkCertStatus(single: SingleResponse): void {
+function checkCertStatus(single: SingleResponse, which = ''): void {
   if (single.certStatus === 'revoked') {
     const reason = single.revocationReason === undefined ? 'no reason given' : `reason ${CRL_REASONS[single.revocationReason] ?? single.revocationReason}`;
     throw new StaplingError('ERR_OCSP_REVOKED', 'the certificate is REVOKED', {
       expected: 'certStatus good',
-      found: `revoked at ${single.revocationTime!.toISOString()}, ${reason}`,
+      found: `revoked at ${single.revocationTime!.toISOString()}, ${reason}${which}`,
     });
   }
   if (single.certStatus === 'unknown') {
     throw new StaplingError('ERR_OCSP_UNKNOWN', 'the responder does not know this certificate', {
       expected: 'certStatus good',
-      found: 'unknown',
+      found: `unknown${which}`,
     });
   }
 }
@@ -156,19 +219,24 @@ export function staplingEnd(
   return { until: Math.min(ownEnd, ageLimit), ownEnd, ageLimit };
 }
 
-function checkTime(single: SingleResponse, responder: CertificateInfo | undefined, limits: VerifyLimits): { validFrom: number; validUntil: number } {
+function checkTime(
+  single: SingleResponse,
+  responder: CertificateInfo | undefined,
+  limits: VerifyLimits,
+  which = '',
+): { validFrom: number; validUntil: number } {
   const thisUpdate = single.thisUpdate.getTime();
   const validFrom = thisUpdate - limits.clockSkewMs;
   if (limits.now < validFrom) {
     throw new StaplingError('ERR_OCSP_NOT_YET_VALID', 'the response is not valid yet', {
       expected: `thisUpdate no later than ${new Date(limits.now + limits.clockSkewMs).toISOString()} (now plus ${limits.clockSkewMs} ms skew)`,
-      found: `thisUpdate ${single.thisUpdate.toISOString()}`,
+      found: `thisUpdate ${single.thisUpdate.toISOString()}${which}`,
     });
   }
   if (single.nextUpdate && single.nextUpdate.getTime() < thisUpdate) {
     throw new StaplingError('ERR_OCSP_EXPIRED', 'nextUpdate is before thisUpdate', {
       expected: 'nextUpdate after thisUpdate',
-      found: `thisUpdate ${single.thisUpdate.toISOString()}, nextUpdate ${single.nextUpdate.toISOString()}`,
+      found: `thisUpdate ${single.thisUpdate.toISOString()}, nextUpdate ${single.nextUpdate.toISOString()}${which}`,
     });
   }
   const { until, ownEnd, ageLimit } = staplingEnd(single, limits);
@@ -180,7 +248,7 @@ function checkTime(single: SingleResponse, responder: CertificateInfo | undefine
     const maxAgeMs = ageLimit - thisUpdate;
     throw new StaplingError('ERR_OCSP_TOO_OLD', 'the response is too old to staple', {
       expected: `thisUpdate no earlier than ${new Date(limits.now - maxAgeMs).toISOString()} (at most ${maxAgeMs} ms old, maxAgeMs)`,
-      found: `thisUpdate ${single.thisUpdate.toISOString()}${single.nextUpdate ? ` (nextUpdate ${single.nextUpdate.toISOString()} has not passed)` : ''}`,
+      found: `thisUpdate ${single.thisUpdate.toISOString()}${single.nextUpdate ? ` (nextUpdate ${single.nextUpdate.toISOString()} has not passed)` : ''}${which}`,
     });
   }
   const found = single.nextUpdate
@@ -188,7 +256,7 @@ function checkTime(single: SingleResponse, responder: CertificateInfo | undefine
     : `no nextUpdate, thisUpdate ${single.thisUpdate.toISOString()} (older than ${limits.maxAgeWithoutNextUpdateMs} ms)`;
   throw new StaplingError('ERR_OCSP_EXPIRED', 'the response has expired', {
     expected: `still valid at ${new Date(limits.now).toISOString()}`,
-    found,
+    found: `${found}${which}`,
   });
 }
 
@@ -212,6 +280,60 @@ function readCarriedCertificates(response: OcspResponse): CertificateInfo[] {
   });
 }
 
+/**
+ * `certs` is outside the signature, so anyone on the response's path can add to it, and clients
+ * pick signers from it in ways that break on additions (measured, test/strict-matrix.test.ts):
+ * GnuTLS takes the first carried certificate the responderID names and, unless it is
+ * byte-identical to the issuer, verifies it as a delegated responder and fails
+ * (gnutls_ocsp_resp_verify_direct, lib/x509/ocsp.c); OpenSSL searches the carried certificates
+ * before the peer chain for a delegated responder's issuer (OCSP_basic_verify,
+ * crypto/ocsp/ocsp_vfy.c), so a look-alike of the issuing CA fails curl. The library accepts
+ * only the lists responders send: none or an exact copy of the issuer when the issuer signs;
+ * the responder, optionally followed by an exact copy of the issuer, when a delegated responder
+ * signs. Everything else is refused, including lists every client measured accepts (an allow-list
+ * does not depend on knowing every client's selection rule).
+ */
+function checkCarriedList(carried: readonly CertificateInfo[], issuer: CertificateInfo, signer: SignerCheck): void {
+  const isIssuer = (cert: CertificateInfo | undefined) => cert !== undefined && cert.der.equals(issuer.der);
+  const safe =
+    signer.signedBy === 'issuer'
+      ? carried.length === 0 || (carried.length === 1 && isIssuer(carried[0]))
+      : carried[0] === signer.responder && (carried.length === 1 || (carried.length === 2 && isIssuer(carried[1])));
+  if (safe) return;
+  const role = (cert: CertificateInfo) => {
+    if (cert === signer.responder) return 'the responder';
+    if (isIssuer(cert)) return 'a copy of the issuer';
+    if (cert.subjectName.equals(issuer.subjectName)) return "not the issuer, but with the issuer's name";
+    return 'another certificate';
+  };
+  throw new StaplingError('ERR_OCSP_CARRIED_CERTS', 'the response carries certificates a client may take for the signer or its issuer', {
+    expected:
+      signer.signedBy === 'issuer'
+        ? 'no certificate, or one exact copy of the issuer'
+        : 'the responder certificate, optionally followed by one exact copy of the issuer',
+    found: carried.map((cert, i) => `${i + 1}: "${oneLine(cert.x509.subject)}" (${role(cert)})`).join('; '),
+  });
+}
+
+/**
+ * Firefox (mozilla::pkix, pkixocsp.cpp) fails on any critical extension in responseExtensions
+ * or singleExtensions that it does not process, and it processes none but a SingleResponse's
+ * SCT list; Go's x/crypto/ocsp refuses every critical extension. OpenSSL and GnuTLS ignore the
+ * flag. No responder needs one, so none is accepted.
+ */
+function checkCriticalExtensions(response: OcspResponse): void {
+  const critical = [
+    ...response.responseExtensions.filter((e) => e.critical).map((e) => `${e.id} in responseExtensions`),
+    ...response.responses.flatMap((single, i) => single.singleExtensions.filter((e) => e.critical).map((e) => `${e.id} in SingleResponse ${i + 1}`)),
+  ];
+  if (critical.length > 0) {
+    throw new StaplingError('ERR_OCSP_CRITICAL_EXTENSION', 'the response has a critical extension', {
+      expected: 'no extension marked critical (Firefox fails the connection on critical OCSP extensions)',
+      found: `critical ${critical.join(', ')}`,
+    });
+  }
+}
+
 interface SignerCheck {
   signedBy: SignedBy;
   responder: CertificateInfo | undefined;
@@ -228,7 +350,7 @@ function checkSignature(response: OcspResponse, carried: readonly CertificateInf
   const names = (cert: CertificateInfo) => ('byName' in id ? id.byName.equals(cert.subjectName) : id.byKey.equals(keyHashOf(cert)));
 
   if (names(issuer)) {
-    if (!signatureValid(response, issuer.x509.publicKey)) {
+    if (!signatureValid(response, publicKeyOf(issuer, 'issuer'))) {
       throw new StaplingError('ERR_OCSP_BAD_SIGNATURE', "the response's signature does not verify", {
         expected: `a signature by the issuer "${oneLine(issuer.x509.subject)}"`,
         found: `a ${algorithmName(response.signatureAlgorithm)} signature that does not match`,
@@ -253,7 +375,7 @@ function checkSignature(response: OcspResponse, carried: readonly CertificateInf
       found: `${subject} valid from ${responder.notBefore.toISOString()} to ${responder.notAfter.toISOString()}`,
     });
   }
-  if (!signatureValid(response, responder.x509.publicKey)) {
+  if (!signatureValid(response, publicKeyOf(responder, 'delegated responder'))) {
     throw new StaplingError('ERR_OCSP_BAD_SIGNATURE', "the response's signature does not verify", {
       expected: `a signature by the delegated responder ${subject}`,
       found: `a ${algorithmName(response.signatureAlgorithm)} signature that does not match`,
@@ -286,6 +408,19 @@ const SIGNATURE_ALGORITHMS: Record<string, SignatureAlgorithm> = {
 /** A readable name for a signature algorithm OID. */
 export function algorithmName(oid: string): string {
   return SIGNATURE_ALGORITHMS[oid]?.name ?? oid;
+}
+
+/** The certificate's public key, or ERR_OCSP_UNSUPPORTED_ALGORITHM when Node cannot load it. */
+function publicKeyOf(cert: CertificateInfo, role: string): KeyObject {
+  try {
+    return cert.x509.publicKey;
+  } catch (err) {
+    throw new StaplingError('ERR_OCSP_UNSUPPORTED_ALGORITHM', `the ${role}'s public key cannot be loaded`, {
+      expected: 'an RSA, EC (named curve) or EdDSA public key',
+      found: `"${oneLine(cert.x509.subject)}": ${err instanceof Error ? err.message : String(err)}`,
+      cause: err,
+    });
+  }
 }
 
 function signatureValid(response: OcspResponse, key: KeyObject): boolean {
