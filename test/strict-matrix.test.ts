@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { StaplingErrorCode } from '../src/index.js';
-import { buildResponse, certId, currentWindow, forgedCopy, pemDer, type SingleSpec } from './fixtures/craft.js';
+import { bool, buildResponse, certId, currentWindow, extension, forgedCopy, octets, oid, pemDer, seq, tlv, type SingleSpec } from './fixtures/craft.js';
 import { CLIENTS, describeVerdicts, judge, judgeCerts, limited, type ClientName, type JudgeCerts, type Verdicts } from './fixtures/judges.js';
 import { makePki, type Pki } from './fixtures/pki.js';
 
@@ -45,6 +45,17 @@ interface MatrixCase {
   /** Why the library refuses a response that every judge here accepts. */
   readonly stricter?: string;
 }
+
+const CARRIED =
+  'the unsigned certs field may hold only what responders send (nothing or the issuer; the responder, then optionally the issuer): ' +
+  'each client picks signers and chain certificates from it by its own rules (STRICTNESS.md, "The certs field")';
+const FIREFOX_CRITICAL = 'Firefox (mozilla::pkix OptionalExtensions) fails on a critical extension it does not process (STRICTNESS.md, "Extensions")';
+const FIREFOX_EVERY_SINGLE =
+  'Firefox checks every SingleResponse that names the certificate: any expired one fails (SEC_ERROR_OCSP_OLD_RESPONSE), a future one too, and revoked wins (pkixocsp.cpp SingleResponse; STRICTNESS.md, "Several SingleResponses")';
+const NONCE = '1.3.6.1.5.5.7.48.1.2';
+const PRIVATE = '1.3.6.1.4.1.55555.9';
+const nonce = extension(NONCE, octets(Buffer.alloc(16, 7)));
+const expired = (s: SingleSpec): SingleSpec => ({ ...s, thisUpdate: new Date(Date.now() - 9 * DAY), nextUpdate: new Date(Date.now() - 8 * DAY) });
 
 const SHA256_CERTID =
   'curl 7.88 and openssl ocsp look the staple up by a SHA-1 CertID only, so without a staple they fail the same way; ' +
@@ -101,6 +112,183 @@ export const CASES: MatrixCase[] = [
     name: 'ours second of two SingleResponses',
     make: ({ pki, ours, window }) => buildResponse({ signer: pki.ca, singles: [{ certId: certId(pki.leaf2, pki.ca), ...window }, ours] }),
     library: 'ERR_OCSP_CERTID_MISMATCH',
+  },
+  // Family 1: the unsigned certs field.
+  { name: 'issuer-signed, carrying an exact copy of the issuer', make: ({ pki, ours, der }) => buildResponse({ signer: pki.ca, singles: [ours], certs: [der.ca] }), library: 'ok' },
+  {
+    name: 'delegated, carrying the responder then the issuer',
+    make: ({ pki, ours, der }) => buildResponse({ signer: pki.responder, singles: [ours], certs: [der.responder, der.ca] }),
+    library: 'ok',
+  },
+  {
+    name: "issuer-signed, carrying a self-made certificate with the issuer's name and key",
+    make: ({ pki, ours, der }) => buildResponse({ signer: pki.ca, singles: [ours], certs: [forgedCopy(der.ca, pki.otherCa)] }),
+    library: 'ERR_OCSP_CARRIED_CERTS',
+  },
+  {
+    name: 'issuer-signed byKey, carrying the self-made look-alike',
+    make: ({ pki, ours, der }) => buildResponse({ signer: pki.ca, responderId: 'key', singles: [ours], certs: [forgedCopy(der.ca, pki.otherCa)] }),
+    library: 'ERR_OCSP_CARRIED_CERTS',
+  },
+  {
+    name: 'issuer-signed, carrying the look-alike before the real issuer',
+    make: ({ pki, ours, der }) => buildResponse({ signer: pki.ca, singles: [ours], certs: [forgedCopy(der.ca, pki.otherCa), der.ca] }),
+    library: 'ERR_OCSP_CARRIED_CERTS',
+  },
+  {
+    name: 'issuer-signed, carrying the look-alike after the real issuer',
+    make: ({ pki, ours, der }) => buildResponse({ signer: pki.ca, singles: [ours], certs: [der.ca, forgedCopy(der.ca, pki.otherCa)] }),
+    library: 'ERR_OCSP_CARRIED_CERTS',
+    stricter: CARRIED,
+  },
+  {
+    name: 'issuer-signed, carrying another CA with the same name',
+    make: ({ pki, ours, der }) => buildResponse({ signer: pki.ca, singles: [ours], certs: [der.otherCa] }),
+    library: 'ERR_OCSP_CARRIED_CERTS',
+  },
+  {
+    name: 'issuer-signed, carrying the issuer and the root',
+    make: ({ pki, ours, der }) => buildResponse({ signer: pki.ca, singles: [ours], certs: [der.ca, der.root] }),
+    library: 'ERR_OCSP_CARRIED_CERTS',
+    stricter: CARRIED,
+  },
+  {
+    name: 'issuer-signed, carrying a delegated responder nobody needs',
+    make: ({ pki, ours, der }) => buildResponse({ signer: pki.ca, singles: [ours], certs: [der.responder] }),
+    library: 'ERR_OCSP_CARRIED_CERTS',
+    stricter: CARRIED,
+  },
+  {
+    name: 'delegated, carrying the look-alike of the issuer after the responder',
+    make: ({ pki, ours, der }) => buildResponse({ signer: pki.responder, singles: [ours], certs: [der.responder, forgedCopy(der.ca, pki.otherCa)] }),
+    library: 'ERR_OCSP_CARRIED_CERTS',
+  },
+  {
+    name: 'delegated byKey, carrying the look-alike of the issuer after the responder',
+    make: ({ pki, ours, der }) => buildResponse({ signer: pki.responder, responderId: 'key', singles: [ours], certs: [der.responder, forgedCopy(der.ca, pki.otherCa)] }),
+    library: 'ERR_OCSP_CARRIED_CERTS',
+  },
+  {
+    name: 'delegated, carrying the issuer before the responder',
+    make: ({ pki, ours, der }) => buildResponse({ signer: pki.responder, singles: [ours], certs: [der.ca, der.responder] }),
+    library: 'ERR_OCSP_CARRIED_CERTS',
+    stricter: CARRIED,
+  },
+  {
+    name: 'delegated, carrying the responder, the issuer and the root',
+    make: ({ pki, ours, der }) => buildResponse({ signer: pki.responder, singles: [ours], certs: [der.responder, der.ca, der.root] }),
+    library: 'ERR_OCSP_CARRIED_CERTS',
+    stricter: CARRIED,
+  },
+  {
+    name: 'delegated, carrying a forged copy of the responder after the real one',
+    make: ({ pki, ours, der }) => buildResponse({ signer: pki.responder, singles: [ours], certs: [der.responder, forgedCopy(der.responder, pki.otherCa)] }),
+    library: 'ERR_OCSP_CARRIED_CERTS',
+    stricter: CARRIED,
+  },
+  // Family 2: extensions.
+  { name: 'a nonce in responseExtensions', make: ({ pki, ours }) => buildResponse({ signer: pki.ca, singles: [ours], responseExtensions: seq(nonce) }), library: 'ok' },
+  {
+    name: 'an empty responseExtensions list, and an explicit critical FALSE (both seen in the field; mozilla::pkix takes them)',
+    make: ({ pki, ours }) => buildResponse({ signer: pki.ca, singles: [{ ...ours, extensions: seq(extension(PRIVATE, tlv(0x05), false)) }], responseExtensions: seq() }),
+    library: 'ok',
+  },
+  {
+    name: 'responseExtensions that is not a SEQUENCE',
+    make: ({ pki, ours }) => buildResponse({ signer: pki.ca, singles: [ours], responseExtensions: octets(Buffer.from([1, 2])) }),
+    library: 'ERR_OCSP_MALFORMED',
+  },
+  { name: 'responseExtensions as a SET', make: ({ pki, ours }) => buildResponse({ signer: pki.ca, singles: [ours], responseExtensions: tlv(0x31, nonce) }), library: 'ERR_OCSP_MALFORMED' },
+  {
+    name: 'an Extension without extnValue',
+    make: ({ pki, ours }) => buildResponse({ signer: pki.ca, singles: [ours], responseExtensions: seq(seq(oid(PRIVATE))) }),
+    library: 'ERR_OCSP_MALFORMED',
+  },
+  {
+    name: 'an Extension with critical after extnValue',
+    make: ({ pki, ours }) => buildResponse({ signer: pki.ca, singles: [ours], responseExtensions: seq(seq(oid(PRIVATE), octets(Buffer.alloc(1)), bool(true))) }),
+    library: 'ERR_OCSP_MALFORMED',
+  },
+  {
+    name: 'singleExtensions with an item that is not a SEQUENCE',
+    make: ({ pki, ours }) => buildResponse({ signer: pki.ca, singles: [{ ...ours, extensions: seq(octets(Buffer.alloc(2))) }] }),
+    library: 'ERR_OCSP_MALFORMED',
+  },
+  {
+    name: 'an extnValue that is not an OCTET STRING in singleExtensions',
+    make: ({ pki, ours }) => buildResponse({ signer: pki.ca, singles: [{ ...ours, extensions: seq(seq(oid(PRIVATE), tlv(0x05))) }] }),
+    library: 'ERR_OCSP_MALFORMED',
+  },
+  {
+    name: 'a critical nonce',
+    make: ({ pki, ours }) => buildResponse({ signer: pki.ca, singles: [ours], responseExtensions: seq(extension(NONCE, octets(Buffer.alloc(16, 7)), true)) }),
+    library: 'ERR_OCSP_CRITICAL_EXTENSION',
+    stricter: FIREFOX_CRITICAL,
+  },
+  {
+    name: 'a critical unknown singleExtension',
+    make: ({ pki, ours }) => buildResponse({ signer: pki.ca, singles: [{ ...ours, extensions: seq(extension(PRIVATE, tlv(0x05), true)) }] }),
+    library: 'ERR_OCSP_CRITICAL_EXTENSION',
+    stricter: FIREFOX_CRITICAL,
+  },
+  // Family 3: several SingleResponses.
+  {
+    name: 'ours, then other certificates of the same CA (one revoked, one expired)',
+    make: ({ pki, ours, window }) =>
+      buildResponse({ signer: pki.ca, singles: [ours, { certId: certId(pki.leaf2, pki.ca), ...window, status: 'revoked' }, expired({ certId: certId(pki.leaf2, pki.ca), ...window })] }),
+    library: 'ok',
+  },
+  {
+    name: 'ours, then a SingleResponse of another CA',
+    make: ({ pki, ours, window }) => buildResponse({ signer: pki.ca, singles: [ours, { certId: certId(pki.otherLeaf, pki.otherCa), ...window }] }),
+    library: 'ERR_OCSP_MIXED_ISSUERS',
+  },
+  {
+    name: 'delegated: ours, then a SingleResponse of another CA',
+    make: ({ pki, ours, window, der }) => buildResponse({ signer: pki.responder, certs: [der.responder], singles: [ours, { certId: certId(pki.otherLeaf, pki.otherCa), ...window }] }),
+    library: 'ERR_OCSP_MIXED_ISSUERS',
+  },
+  {
+    name: 'ours, then a CertID with a hash algorithm nobody knows',
+    make: ({ pki, ours, window }) =>
+      buildResponse({ signer: pki.ca, singles: [ours, { certId: seq(seq(oid('1.2.3.4.5')), octets(Buffer.alloc(20)), octets(Buffer.alloc(20)), tlv(0x02, Buffer.from([5]))), ...window }] }),
+    library: 'ERR_OCSP_MIXED_ISSUERS',
+  },
+  {
+    name: 'ours in SHA-1 and in SHA-256, both good',
+    make: ({ pki, ours }) => buildResponse({ signer: pki.ca, singles: [ours, { ...ours, certId: certId(pki.leaf, pki.ca, 'sha256') }] }),
+    library: 'ok',
+  },
+  {
+    name: 'ours in SHA-256 first, ours in SHA-1 second and expired (curl reads the SHA-1 one)',
+    make: ({ pki, ours }) => buildResponse({ signer: pki.ca, singles: [{ ...ours, certId: certId(pki.leaf, pki.ca, 'sha256') }, expired(ours)] }),
+    library: 'ERR_OCSP_EXPIRED',
+  },
+  {
+    name: 'ours twice in SHA-1, the second expired',
+    make: ({ pki, ours }) => buildResponse({ signer: pki.ca, singles: [ours, expired(ours)] }),
+    library: 'ERR_OCSP_EXPIRED',
+    stricter: FIREFOX_EVERY_SINGLE,
+  },
+  {
+    name: 'ours twice in SHA-1, the second not valid for two more days',
+    make: ({ pki, ours }) => buildResponse({ signer: pki.ca, singles: [ours, { ...ours, thisUpdate: new Date(Date.now() + 2 * DAY), nextUpdate: new Date(Date.now() + 9 * DAY) }] }),
+    library: 'ERR_OCSP_NOT_YET_VALID',
+    stricter: FIREFOX_EVERY_SINGLE,
+  },
+  {
+    name: 'ours twice in SHA-1, the second revoked',
+    make: ({ pki, ours }) => buildResponse({ signer: pki.ca, singles: [ours, { ...ours, status: 'revoked' }] }),
+    library: 'ERR_OCSP_REVOKED',
+    stricter: FIREFOX_EVERY_SINGLE,
+  },
+  {
+    name: 'ours twice in SHA-1, the second unknown',
+    make: ({ pki, ours }) => buildResponse({ signer: pki.ca, singles: [ours, { ...ours, status: 'unknown' }] }),
+    library: 'ERR_OCSP_UNKNOWN',
+    stricter:
+      'the library never staples an answer of unknown (curl refuses one alone), and two answers for one certificate leave the choice to each client; ' +
+      'every judge here, and Firefox (good wins over unknown), takes the good one (STRICTNESS.md, "Several SingleResponses")',
   },
 ];
 
