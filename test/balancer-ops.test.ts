@@ -5,10 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { CLI, ROOT, handshake, startBackends, startBalancer, type Backend, type BalancerProcess } from './fixtures/balancer.js';
+import { CLI, ROOT, get, handshake, startBackends, startBalancer, waitFor, type Backend, type BalancerProcess } from './fixtures/balancer.js';
 import { makePki, type Pki } from './fixtures/pki.js';
 
 let pki: Pki;
@@ -107,5 +108,105 @@ describe('balancer: certificate files', () => {
     const { code, out } = await run(process.execPath, ['--import', 'tsx', CLI, '--sni-dir', dir, '127.0.0.1:0', '127.0.0.1:1']);
     assert.equal(code, 1, out);
     assert.ok(out.includes(join(dir, 'a.test.pem')), out);
+  });
+});
+
+/** One raw exchange with a control socket: what a non-balancerctl client (socat, nc) sees. */
+function rawControl(port: number, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: '127.0.0.1', port }, () => socket.end(text));
+    let reply = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (c: string) => (reply += c));
+    socket.on('close', () => resolve(reply));
+    socket.on('error', reject);
+  });
+}
+
+describe('balancer: TCP control socket', () => {
+  const SECRET = 'correct-horse-battery-staple-42';
+
+  it('is refused without --control-tcp and --control-secret, and with a secret file others can read', async () => {
+    const bare = await run(process.execPath, ['--import', 'tsx', CLI, '-C', '127.0.0.1:0', '127.0.0.1:0', '127.0.0.1:1']);
+    assert.equal(bare.code, 2, bare.out);
+    assert.match(bare.out, /needs --control-tcp and --control-secret FILE/);
+    const file = join(pki.dir, 'loose.secret');
+    writeFileSync(file, `${SECRET}\n`);
+    chmodSync(file, 0o644);
+    const loose = await run(process.execPath, ['--import', 'tsx', CLI, '-C', '127.0.0.1:0', '--control-tcp', '--control-secret', file, '127.0.0.1:0', '127.0.0.1:1']);
+    assert.equal(loose.code, 1, loose.out);
+    assert.match(loose.out, /readable or writable by group or others \(mode 0644\); run chmod 600/);
+    chmodSync(file, 0o640);
+    assert.equal((await run(process.execPath, ['--import', 'tsx', CLI, '-C', '127.0.0.1:0', '--control-tcp', '--control-secret', file, '127.0.0.1:0', '127.0.0.1:1'])).code, 1);
+    writeFileSync(join(pki.dir, 'short.secret'), 'short\n', { mode: 0o600 });
+    const short = await run(process.execPath, ['--import', 'tsx', CLI, '-C', '127.0.0.1:0', '--control-tcp', '--control-secret', join(pki.dir, 'short.secret'), '127.0.0.1:0', '127.0.0.1:1']);
+    assert.match(short.out, /shorter than 16 characters/);
+  });
+
+  it('runs no command without the shared secret, and every command with it', async () => {
+    const file = join(pki.dir, 'control.secret');
+    writeFileSync(file, `${SECRET}\n`, { mode: 0o600 });
+    const b = await balancer(['-C', '127.0.0.1:0', '--control-tcp', '--control-secret', file]);
+    const port = Number(b.control.split(':')[1]);
+    // Without the secret, a command that would move backend 0 to the caller's port does nothing.
+    for (const attempt of ['server 0 port 9\n', 'wrong-secret-wrong-secret\nserver 0 port 9\n', `${JSON.stringify({ command: 'server 0 port 9' })}\n`, `${JSON.stringify({ command: 'server 0 port 9', secret: 'nope' })}\n`]) {
+      assert.match(await rawControl(port, attempt), /needs the shared secret/);
+    }
+    b.secret = Buffer.from(SECRET);
+    assert.match((await b.command('servers')).text, new RegExp(`^0 addr 127\\.0\\.0\\.1 port ${backends[0]!.port} `, 'm'));
+    // With it: the Pen-style plain-text form (secret line, command line) and balancerctl.
+    assert.equal(await rawControl(port, `${SECRET}\nmode\n`), 'no roundrobin no hash no stubborn no http\n');
+    const ctl = await run(process.execPath, ['--import', 'tsx', 'examples/balancer/ctl.ts', '--secret-file', file, b.control, 'mode']);
+    assert.equal(ctl.code, 0, ctl.out);
+    assert.equal(ctl.out.trim(), 'no roundrobin no hash no stubborn no http');
+    const noSecret = await run(process.execPath, ['--import', 'tsx', 'examples/balancer/ctl.ts', b.control, 'mode']);
+    assert.equal(noSecret.code, 2);
+    assert.match(noSecret.out, /--secret-file/);
+  });
+});
+
+describe('balancer: pidfile and signals to the node process', () => {
+  it('writes the pid of the process that handles signals; SIGHUP to it reloads; SIGTERM removes the file', async () => {
+    const pidFile = join(pki.dir, 'balancer.pid');
+    const file = pki.file(good, 'ops-hup.der');
+    // Started as the README says: node --import tsx examples/balancer/cli.ts (no npm in between).
+    const b = await balancer([...tlsArgs(file), '--pidfile', pidFile]);
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    assert.equal(pid, b.child.pid);
+    // A second balancer on the same pidfile is refused while the first runs.
+    const second = await run(process.execPath, ['--import', 'tsx', CLI, '--pidfile', pidFile, '127.0.0.1:0', '127.0.0.1:1']);
+    assert.equal(second.code, 1, second.out);
+    assert.match(second.out, new RegExp(`process ${pid} is running`));
+    const fresh = pki.respond({ validMinutes: 80 });
+    writeFileSync(file, fresh);
+    process.kill(pid, 'SIGHUP');
+    await waitFor(async () => (await handshake(b.port, rootCa)).staple?.equals(fresh) === true, 10_000, 'the SIGHUP reload');
+    assert.match(b.output, /SIGHUP default: stapling until/);
+    assert.equal(await b.stop(), 0);
+    assert.equal(existsSync(pidFile), false);
+  });
+});
+
+describe('balancer: real counts', () => {
+  it('status, status.json and /metrics count every tracked client, not the 200 listed', async () => {
+    const b = await balancer(['-c', '4096', '--status', '127.0.0.1:0']);
+    const CLIENTS = 260;
+    for (let i = 0; i < CLIENTS; i++) await get(b.port, { localAddress: `127.0.${1 + Math.floor(i / 200)}.${1 + (i % 200)}` });
+    const view = (await (await fetch(`${b.statusUrl}status.json`)).json()) as { clientsTracked: number; clients: unknown[] };
+    assert.equal(view.clientsTracked, CLIENTS);
+    assert.equal(view.clients.length, 200);
+    const metrics = await (await fetch(`${b.statusUrl}metrics`)).text();
+    assert.match(metrics, new RegExp(`^balancer_clients_tracked ${CLIENTS}$`, 'm'));
+    assert.match((await b.command('status')).text, new RegExp(`clients tracked: ${CLIENTS} of 4096`));
+  });
+
+  it('--workers: replies that carry counters are one section per worker, even when they read the same', async () => {
+    const b = await balancer(['--workers', '2']);
+    for (const command of ['servers', 'status', 'ocsp']) {
+      const reply = await b.command(command);
+      assert.equal(reply.text.match(/^worker [12] \(pid \d+\):$/gm)?.length, 2, `${command}: ${reply.text}`);
+    }
+    // Settings are not counters: equal replies still read once.
+    assert.equal((await b.command('conn_max')).text, '500');
   });
 });

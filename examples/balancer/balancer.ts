@@ -21,6 +21,9 @@ export interface Snapshot {
   readonly limits: { readonly connMax: number; readonly clientsMax: number; readonly timeoutSec: number; readonly blacklistSec: number };
   readonly connections: { readonly active: number; readonly total: number; readonly refused: number; readonly failed: number };
   readonly servers: readonly ServerView[];
+  /** Clients in the client table: all of them, however many. */
+  readonly clientsTracked: number;
+  /** The most recent of them, at most {@link SNAPSHOT_CLIENTS}. */
   readonly clients: readonly ClientView[];
   readonly staples: readonly StapleReport[];
 }
@@ -62,8 +65,8 @@ export interface ClientView {
   readonly total: number;
 }
 
-/** How many tracked clients a snapshot lists (the table can hold millions). */
-const SNAPSHOT_CLIENTS = 200;
+/** How many tracked clients a snapshot lists (the table can hold millions); `clientsTracked` counts them all. */
+export const SNAPSHOT_CLIENTS = 200;
 
 /** A running balancer in this process. */
 export class Balancer {
@@ -267,6 +270,7 @@ export class Balancer {
       limits: { connMax: p.settings.connMax, clientsMax: p.clientsMax, timeoutSec: p.settings.timeoutSec, blacklistSec: p.settings.blacklistSec },
       connections: { active: this.active, total: this.#total, refused: this.#refused, failed: this.#failed },
       servers: [...p.backends, ...(p.emergency ? [p.emergency] : [])].map(view),
+      clientsTracked: p.clientsTracked,
       clients: p.clients().slice(0, SNAPSHOT_CLIENTS).map((c) => ({ address: c.address, server: c.server, lastSeen: new Date(c.lastSeen).toISOString(), conns: c.conns, total: c.total })),
       staples: this.certificates?.reports() ?? [],
     };

@@ -6,11 +6,11 @@
  * and every reload (SIGHUP) to every worker over IPC.
  */
 import cluster, { type Worker } from 'node:cluster';
-import { unlinkSync } from 'node:fs';
+import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import type net from 'node:net';
 import { Balancer, type Snapshot } from './balancer.js';
 import { execute, type Reply } from './commands.js';
-import { startControl } from './control.js';
+import { readSecret, startControl } from './control.js';
 import { parseOptions, USAGE, UsageError, type Options } from './options.js';
 import { startStatus } from './status.js';
 
@@ -54,6 +54,58 @@ function addressOf(server: net.Server | null): string {
   return a && typeof a === 'object' ? `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` : '';
 }
 
+/** The TCP control socket's secret, read once at start; a bad secret file stops the start. */
+function secretOf(o: Options): Buffer | null {
+  if (o.controlSecret === null) return null;
+  try {
+    return readSecret(o.controlSecret);
+  } catch (err) {
+    return fatal(err);
+  }
+}
+
+/**
+ * --pidfile: the pid of this process, the one signals must go to. Written once ready, through a
+ * temporary file and a rename so that a reader never sees half a pid. A file naming another live
+ * process stops the start: two balancers would fight over it.
+ */
+function writePidFile(o: Options): void {
+  if (o.pidFile === null) return;
+  let old = NaN;
+  try {
+    old = Number(readFileSync(o.pidFile, 'utf8').trim());
+  } catch {
+    // none yet
+  }
+  if (Number.isSafeInteger(old) && old > 0 && old !== process.pid && alive(old)) fatal(new Error(`--pidfile ${o.pidFile}: process ${old} is running; is another balancer using this file?`));
+  const temp = `${o.pidFile}.${process.pid}.tmp`;
+  try {
+    writeFileSync(temp, `${process.pid}\n`, { mode: 0o644 });
+    renameSync(temp, o.pidFile);
+  } catch (err) {
+    fatal(new Error(`--pidfile ${o.pidFile}: cannot write it (${(err as NodeJS.ErrnoException).code ?? String(err)})`));
+  }
+}
+
+/** Removes the pidfile if it still names this process. */
+function removePidFile(o: Options): void {
+  if (o.pidFile === null) return;
+  try {
+    if (readFileSync(o.pidFile, 'utf8').trim() === String(process.pid)) unlinkSync(o.pidFile);
+  } catch {
+    // already gone
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 function removeSocket(o: Options): void {
   if (o.control && 'path' in o.control) {
     try {
@@ -65,6 +117,7 @@ function removeSocket(o: Options): void {
 }
 
 async function single(o: Options): Promise<void> {
+  const secret = secretOf(o);
   const balancer = await Balancer.create(o);
   const address = await balancer.listen();
   let stopping = false;
@@ -78,6 +131,7 @@ async function single(o: Options): Promise<void> {
     removeSocket(o);
     status?.close();
     await balancer.drain(o.drainSec);
+    removePidFile(o);
     log('stopped');
     process.exit(0);
   };
@@ -86,7 +140,7 @@ async function single(o: Options): Promise<void> {
     if (reply.ok && line.trim() === 'exit') setImmediate(() => void stop('exit'));
     return reply;
   };
-  control = o.control ? await startControl(o.control, handle) : null;
+  control = o.control ? await startControl(o.control, handle, secret) : null;
   status = o.status ? await startStatus(o.status, async () => [balancer.snapshot()]) : null;
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
@@ -94,6 +148,7 @@ async function single(o: Options): Promise<void> {
     void balancer.certificates?.reloadAll().then(({ lines }) => lines.forEach((l) => log(`SIGHUP ${l}`)));
   });
   for (const r of balancer.certificates?.reports() ?? []) log(`ocsp ${r.name}: ${r.status ? (r.status.stapling ? `stapling until ${r.status.validUntil?.toISOString()}` : `not stapling (${r.status.lastRefusal?.code ?? 'no response yet'})`) : 'no OCSP file'}`);
+  writePidFile(o);
   ready(o, `${address.address}:${address.port}`, control, status);
 }
 
@@ -142,6 +197,15 @@ async function worker(o: Options): Promise<void> {
 }
 
 /**
+ * Commands whose replies carry a worker's own counters or clients (connections, bytes, handshakes):
+ * always one section per worker, even when the workers' replies read the same.
+ */
+function perWorker(line: string): boolean {
+  const cmd = line.trim().split(/\s+/)[0];
+  return cmd === 'servers' || cmd === 'server' || cmd === 'status' || cmd === 'recent' || cmd === 'ocsp';
+}
+
+/**
  * For commands whose effect a new worker must get too: what they set (later commands with the
  * same key replace earlier ones). Null for queries such as `servers`.
  */
@@ -171,6 +235,7 @@ function stateKey(line: string): string | null {
 }
 
 async function primary(o: Options): Promise<void> {
+  const secret = secretOf(o);
   const workers = new Map<number, Worker>();
   // Replies awaited, by request id, with the worker asked: a worker that dies answers null.
   const pending = new Map<number, { worker: Worker; answer: (message: ToPrimary | null) => void }>();
@@ -240,10 +305,11 @@ async function primary(o: Options): Promise<void> {
   const ask = <T extends ToPrimary>(build: (id: number) => ToWorker): Promise<{ pid: number; message: T | null }[]> =>
     Promise.all([...workers.values()].map(async (w) => ({ pid: w.process.pid ?? 0, message: await askOne<T>(w, build) })));
 
-  const merge = (replies: { pid: number; message: { type: 'reply'; reply: Reply } | null }[]): Reply => {
+  const merge = (replies: { pid: number; message: { type: 'reply'; reply: Reply } | null }[], line = ''): Reply => {
     const list = replies.map((r) => ({ pid: r.pid, ...(r.message?.reply ?? { ok: false, text: 'error: the worker did not answer' }) }));
     if (list.length === 0) return { ok: false, text: 'error: no worker is running', data: { workers: [] } };
-    const same = list.every((r) => r.text === list[0]!.text);
+    // Counters are per worker: equal replies from N workers are N times the count, never one.
+    const same = !perWorker(line) && list.every((r) => r.text === list[0]!.text);
     const text = same ? list[0]!.text : list.map((r, i) => `worker ${i + 1} (pid ${r.pid}):\n${r.text}`).join('\n');
     return { ok: list.every((r) => r.ok), text, data: { workers: list.map((r) => ({ pid: r.pid, ok: r.ok, data: r.data })) } };
   };
@@ -259,6 +325,7 @@ async function primary(o: Options): Promise<void> {
       w.once('exit', () => resolve());
       w.send({ type: 'drain' } satisfies ToWorker);
     })));
+    removePidFile(o);
     log('stopped');
     process.exit(0);
   };
@@ -269,7 +336,7 @@ async function primary(o: Options): Promise<void> {
       setImmediate(() => void stop('exit'));
       return { ok: true, text: 'exiting', data: { exiting: true } };
     }
-    const reply = merge(await ask<{ type: 'reply'; id: number; reply: Reply }>((id) => ({ type: 'command', id, line })));
+    const reply = merge(await ask<{ type: 'reply'; id: number; reply: Reply }>((id) => ({ type: 'command', id, line })), line);
     const key = stateKey(line);
     if (reply.ok && key !== null) {
       // Only the last command of each kind matters: the log stays as small as the state.
@@ -287,7 +354,7 @@ async function primary(o: Options): Promise<void> {
     for (const w of workers.values()) w.kill();
     fatal(err);
   }
-  control = o.control ? await startControl(o.control, handle) : null;
+  control = o.control ? await startControl(o.control, handle, secret) : null;
   status = o.status
     ? await startStatus(o.status, async () => {
         const snaps = await ask<{ type: 'snapshot'; id: number; snapshot: Snapshot }>((id) => ({ type: 'snapshot', id }));
@@ -304,6 +371,7 @@ async function primary(o: Options): Promise<void> {
       log(`SIGHUP reloaded ${workers.size} worker(s): ${r.text.replace(/\n/g, '; ')}`);
     });
   });
+  writePidFile(o);
   ready(o, listen, control, status);
 }
 

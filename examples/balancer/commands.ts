@@ -150,7 +150,7 @@ async function run(b: Balancer, line: string, allowExit: boolean): Promise<Reply
       const text = [
         `pid ${snap.pid}, listening on ${snap.listen}${snap.tls ? ' (TLS)' : ''}, started ${snap.startedAt}`,
         `connections: ${c.active} active, ${c.total} total, ${c.refused} refused over conn_max, ${c.failed} with no server`,
-        `clients tracked: ${b.pool.clients().length} of ${snap.limits.clientsMax}`,
+        `clients tracked: ${snap.clientsTracked} of ${snap.limits.clientsMax}`,
         ...snap.servers.map(serverLine),
         ...snap.staples.map((r) => `ocsp ${r.name}: ${describe(r.status)}`),
       ].join('\n');

@@ -60,6 +60,12 @@ export interface Options {
   readonly sniDir: string | null;
   /** -C: control socket. */
   readonly control: ControlAddress | null;
+  /** --control-tcp: the explicit opt-in a TCP -C needs (every local user can reach a loopback port). */
+  readonly controlTcp: boolean;
+  /** --control-secret: file (mode 0600) holding the shared secret a TCP -C needs. */
+  readonly controlSecret: string | null;
+  /** --pidfile: where the balancer writes its pid once ready (removed on exit). */
+  readonly pidFile: string | null;
   /** --status: HTTP status page (loopback only). */
   readonly status: Address | null;
   /** --workers: processes sharing the port (node:cluster). 1 = no cluster. */
@@ -93,6 +99,10 @@ export const USAGE = `usage: npm run balancer -- [options] [host:]port backend .
   --ocsp FILE      OCSP response (DER) to staple for -E
   --sni-dir DIR    name.pem, name.key, name.pem.ocsp per server name
   -C SOCKET        control socket: a path (mode 0600), or 127.0.0.1:PORT for TCP on loopback
+                   (TCP only with --control-tcp and --control-secret: any local user can connect)
+  --control-tcp    allow a TCP control socket
+  --control-secret FILE  shared secret for the TCP control socket (file mode 0600)
+  -p, --pidfile FILE  write the pid of this process (the one signals go to) to FILE
   -X               allow the control command "exit"
   --status H:PORT  status page, JSON and Prometheus metrics on a loopback address
   --workers N      N processes on one port (node:cluster) (1)
@@ -185,6 +195,9 @@ export function parseOptions(argv: readonly string[]): Options | null {
     ocspFile: null as string | null,
     sniDir: null as string | null,
     control: null as ControlAddress | null,
+    controlTcp: false,
+    controlSecret: null as string | null,
+    pidFile: null as string | null,
     status: null as Address | null,
     workers: 1,
     allowExit: false,
@@ -217,6 +230,10 @@ export function parseOptions(argv: readonly string[]): Options | null {
       case '--sni-dir': o.sniDir = value(); break;
       case '-C': o.control = parseControl(value()); break;
       case '-X': o.allowExit = true; break;
+      case '--control-tcp': o.controlTcp = true; break;
+      case '--control-secret': o.controlSecret = value(); break;
+      case '-p':
+      case '--pidfile': o.pidFile = value(); break;
       case '--status': {
         const address = parseAddress(value(), '--status');
         if (!isLoopback(address.host)) throw new UsageError(`--status: the status page shows client addresses; it listens on loopback only, found ${address.host}`);
@@ -237,5 +254,13 @@ export function parseOptions(argv: readonly string[]): Options | null {
   const backends = backendTexts.map((text) => parseBackend(text, listen.port));
   if ((o.certFile === null) !== (o.keyFile === null)) throw new UsageError('-E and -K go together');
   if (o.certFile === null && o.sniDir === null && o.ocspFile !== null) throw new UsageError('--ocsp needs -E and -K');
+  const tcp = o.control !== null && !('path' in o.control);
+  if (tcp && (!o.controlTcp || o.controlSecret === null)) {
+    throw new UsageError(
+      '-C HOST:PORT is a TCP control socket, which every local user can connect to (and with it point a backend at their own port, or make the balancer open any file): ' +
+        'it needs --control-tcp and --control-secret FILE (a file of mode 0600 holding a shared secret); a Unix socket path (mode 0600) needs neither',
+    );
+  }
+  if (!tcp && (o.controlTcp || o.controlSecret !== null)) throw new UsageError('--control-tcp and --control-secret are for a TCP control socket (-C 127.0.0.1:PORT)');
   return { ...o, listen, backends };
 }

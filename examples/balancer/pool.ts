@@ -97,6 +97,14 @@ export class Pool {
     this.#clients = table;
   }
 
+  /** How many clients the table holds now (those past -T are not counted). */
+  get clientsTracked(): number {
+    if (this.#trackingMs === 0) return this.#clients.size;
+    let n = 0;
+    for (const _ of this.#clients.values()) n++;
+    return n;
+  }
+
   /** Tracked clients, most recent first. */
   clients(): Client[] {
     return [...this.#clients.values()];

@@ -42,7 +42,9 @@ export interface StatusView {
   readonly limits: Snapshot['limits'];
   readonly connections: Snapshot['connections'];
   readonly servers: readonly ServerView[];
+  /** Entries in the client tables, summed over the workers (each worker has its own table). */
   readonly clientsTracked: number;
+  /** The most recent clients, at most 200. */
   readonly clients: readonly ClientView[];
   readonly staples: readonly StapleView[];
 }
@@ -77,7 +79,7 @@ export function mergeSnapshots(snapshots: readonly Snapshot[], now = Date.now())
     limits: first.limits,
     connections: { active: sum((s) => s.connections.active), total: sum((s) => s.connections.total), refused: sum((s) => s.connections.refused), failed: sum((s) => s.connections.failed) },
     servers,
-    clientsTracked: clients.length,
+    clientsTracked: sum((s) => s.clientsTracked),
     clients: clients.slice(0, 200),
     staples,
   };
