@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // Before `npm test`: the tests drive real tools (openssl, curl, gnutls-cli, faketime, unshare/ip,
-// Debian's chromium for the balancer's status page, driven by playwright-core, and python3's
-// http.server as a lenient backend for the balancer's -H smuggling corpus).
+// Debian's chromium for the balancer's status page, driven by playwright-core, Debian's firefox-esr
+// and chromium as staple judges, driven by puppeteer-core, with NSS's certutil (libnss3-tools) to
+// trust the test root in their profiles, and python3's http.server as a lenient backend for the
+// balancer's -H smuggling corpus).
 // On a Debian machine where we are root, install what is missing; elsewhere, say what to install.
 import { execFileSync, spawnSync } from 'node:child_process';
 
-const tools = { openssl: 'openssl', curl: 'curl', 'gnutls-cli': 'gnutls-bin', faketime: 'faketime', ip: 'iproute2', unshare: 'util-linux', chromium: 'chromium', python3: 'python3' };
+const tools = { openssl: 'openssl', curl: 'curl', 'gnutls-cli': 'gnutls-bin', faketime: 'faketime', ip: 'iproute2', unshare: 'util-linux', chromium: 'chromium', 'firefox-esr': 'firefox-esr', certutil: 'libnss3-tools', python3: 'python3' };
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 const missing = [...new Set(Object.entries(tools).filter(([cmd]) => !has(cmd)).map(([, pkg]) => pkg))];
 if (missing.length === 0) process.exit(0);

@@ -1,0 +1,146 @@
+/**
+ * Firefox ESR and Chromium as judges (test/fixtures/browsers.ts): what a real browser makes of
+ * a staple, sent either by a bare OCSPRequest listener that staples the bytes unchecked, or by a
+ * server stapling through the library. For each case the library's verdict is pinned, and so is
+ * each browser's, exactly:
+ * - what the library staples, the browser loads;
+ * - what the library refuses, a bare listener makes the browser fail with the staple's own error,
+ *   while the library's server staples nothing: a Must-Staple site then fails with Firefox's
+ *   Must-Staple error (the refusal is visible, not silent), any other site loads (Firefox asks
+ *   the AIA responder, which the test PKI puts on the banned port 9, and soft-fails).
+ *
+ * Leaves are valid 825 days (Firefox skips OCSP for leaves under 10 days) and certificates are
+ * valid now; responses are signed at test time with any thisUpdate, so the cases hold on any date.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { StaplingErrorCode } from '../src/index.js';
+import { browserJudge, browserJudgeLibrary, type BrowserName, type BrowserVerdict } from './fixtures/browsers.js';
+import { judgeCerts, type JudgeCerts } from './fixtures/judges.js';
+import { makePki, type Pki } from './fixtures/pki.js';
+import { GOOD_RESPONDER_EXTENSIONS, issueResponder } from './fixtures/responders.js';
+
+const DAYS = 24 * 60;
+
+/** What the browser must say: `'loads'`, or its error code. */
+type Expected = 'loads' | string;
+
+interface BrowserCase {
+  readonly name: string;
+  readonly browser: BrowserName;
+  /** Whose staple (default pki.leaf: no Must-Staple). */
+  readonly mustStaple?: boolean;
+  readonly make: (pki: Pki) => Buffer;
+  /** The library's verdict: `'ok'` (stapled) or its refusal code. */
+  readonly library: 'ok' | StaplingErrorCode;
+  /** The browser, when a bare listener staples the bytes unchecked. Not run when absent. */
+  readonly bare?: Expected;
+  /** The browser, when the library serves the file. */
+  readonly served: Expected;
+}
+
+const MUST_STAPLE_MISSING = 'MOZILLA_PKIX_ERROR_REQUIRED_TLS_FEATURE_MISSING';
+
+export const CASES: BrowserCase[] = [
+  {
+    name: 'a good staple on a Must-Staple certificate loads',
+    browser: 'firefox',
+    mustStaple: true,
+    make: (pki) => pki.respond({ certs: [pki.mustStaple] }),
+    library: 'ok',
+    served: 'loads',
+  },
+  // Family 5, freshness: Firefox counts a response as current until thisUpdate + 10 days at most.
+  {
+    name: 'a 30-day response 15 days after thisUpdate, Must-Staple: the library refuses it, Firefox fails it',
+    browser: 'firefox',
+    mustStaple: true,
+    make: (pki) => pki.respond({ certs: [pki.mustStaple], at: '-15d', validMinutes: 30 * DAYS }),
+    library: 'ERR_OCSP_TOO_OLD',
+    bare: 'SEC_ERROR_OCSP_OLD_RESPONSE',
+    served: MUST_STAPLE_MISSING,
+  },
+  {
+    name: 'a 30-day response 15 days after thisUpdate, no Must-Staple: the library refuses it and the site still loads',
+    browser: 'firefox',
+    make: (pki) => pki.respond({ at: '-15d', validMinutes: 30 * DAYS }),
+    library: 'ERR_OCSP_TOO_OLD',
+    bare: 'SEC_ERROR_OCSP_OLD_RESPONSE',
+    served: 'loads',
+  },
+  {
+    name: 'a 30-day response 9 days after thisUpdate is stapled and loads',
+    browser: 'firefox',
+    mustStaple: true,
+    make: (pki) => pki.respond({ certs: [pki.mustStaple], at: '-9d', validMinutes: 30 * DAYS }),
+    library: 'ok',
+    served: 'loads',
+  },
+  // Family 4, delegated responders: a rule only Firefox enforces.
+  {
+    name: 'a delegated responder that is a CA (basicConstraints cA TRUE)',
+    browser: 'firefox',
+    make: (pki) =>
+      pki.respond({ signer: issueResponder(pki, { extensions: GOOD_RESPONDER_EXTENSIONS.replace('basicConstraints = CA:FALSE', 'basicConstraints = critical, CA:TRUE') }) }),
+    library: 'ERR_OCSP_SIGNER_UNAUTHORIZED',
+    bare: 'SEC_ERROR_OCSP_INVALID_SIGNING_CERT',
+    served: 'loads',
+  },
+  // Chromium acts on a current, validly signed "revoked" staple only.
+  {
+    name: 'a revoked staple: Chromium fails it, and loads the library\'s server, which staples nothing',
+    browser: 'chromium',
+    make: (pki) => pki.respond({ status: 'revoked' }),
+    library: 'ERR_OCSP_REVOKED',
+    bare: 'net::ERR_CERT_REVOKED',
+    served: 'loads',
+  },
+  {
+    name: 'a good staple on a Must-Staple certificate loads in Chromium',
+    browser: 'chromium',
+    mustStaple: true,
+    make: (pki) => pki.respond({ certs: [pki.mustStaple] }),
+    library: 'ok',
+    served: 'loads',
+  },
+];
+
+interface Result {
+  readonly library: 'ok' | StaplingErrorCode;
+  readonly served: BrowserVerdict;
+  readonly bare: BrowserVerdict | undefined;
+}
+
+let pki: Pki;
+const results = new Map<string, Result>();
+
+function said(v: BrowserVerdict): Expected {
+  return v.loads ? 'loads' : (v.error ?? `no error code (${v.detail})`);
+}
+
+before(async () => {
+  pki = makePki();
+  // Every verdict at once: browsers.ts runs two browsers at a time.
+  await Promise.all(
+    CASES.map(async (c) => {
+      const certs: JudgeCerts = c.mustStaple ? judgeCerts(pki, pki.mustStaple) : judgeCerts(pki);
+      const bytes = c.make(pki);
+      const [library, bare] = await Promise.all([browserJudgeLibrary(c.browser, bytes, certs), c.bare ? browserJudge(c.browser, bytes, certs) : undefined]);
+      const code = library.status.stapling ? 'ok' : (library.status.lastRefusal?.code ?? 'ERR_OCSP_FILE_READ');
+      results.set(c.name, { library: code, served: library.verdict, bare });
+    }),
+  );
+});
+after(() => pki?.remove());
+
+describe('real browsers judge staples: what the library staples loads, what it refuses fails when stapled anyway', () => {
+  for (const c of CASES) {
+    it(`${c.browser}: ${c.name}`, () => {
+      const r = results.get(c.name)!;
+      assert.equal(r.library, c.library, 'the library\'s verdict');
+      assert.equal(said(r.served), c.served, `${c.browser} on the library's server: ${r.served.detail}`);
+      if (c.bare) assert.equal(said(r.bare!), c.bare, `${c.browser} on a bare listener stapling the same bytes: ${r.bare!.detail}`);
+      if (c.library === 'ok') assert.equal(c.served, 'loads', 'whatever the library staples must load');
+    });
+  }
+});
