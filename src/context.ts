@@ -7,6 +7,7 @@ import type { CertIdHash, CertStatus } from './ocsp/parse.js';
 import { DEFAULT_LIMITS, readMaxAgeMs, verifyOcspResponse, type SignedBy, type VerifiedResponse, type VerifyLimits } from './ocsp/verify.js';
 import { loadCertificateChain, type CertificateChain } from './pki.js';
 import { watchFile, type FileWatch, type WatchOptions } from './watch.js';
+import { nameLine } from './printable.js';
 
 /** Options of {@link createStaplingContext}. Only `certFile` and `ocspFile` are required. */
 export interface StaplingContextOptions {
@@ -361,8 +362,9 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
       stapling: this.stapleNow() !== null,
       certFile: this.#options.certFile,
       ocspFile: this.#options.ocspFile,
-      // ?? '': Node gives undefined for an empty subject Name (valid with a critical SAN).
-      subject: (leaf.x509.subject ?? '').replace(/\n/g, ', '),
+      // nameLine: Node gives undefined for an empty subject Name (valid with a critical SAN), and
+      // leaves C1 controls of a name unescaped.
+      subject: nameLine(leaf.x509.subject),
       serial: leaf.x509.serialNumber.toUpperCase(),
       mustStaple: leaf.mustStaple,
       certStatus: verified?.single.certStatus ?? null,
@@ -372,7 +374,7 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
       validUntil: date(loaded?.validUntil),
       signedBy: verified?.signedBy ?? null,
       certIdHash: verified?.single.certId.hash ?? null,
-      responder: verified?.responder ? (verified.responder.x509.subject ?? '').replace(/\n/g, ', ') : null,
+      responder: verified?.responder ? nameLine(verified.responder.x509.subject) : null,
       bytes: loaded ? loaded.bytes.length : null,
       loadedAt: date(loaded?.loadedAt),
       lastRefusal: this.#lastRefusal,

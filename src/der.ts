@@ -7,6 +7,7 @@
  * is exactly filled by its children, and the primitive types that appear in OCSP and X.509 are
  * checked for their DER form. The reader builds a light tree of offsets; nothing is copied.
  */
+import { printable } from './printable.js';
 
 /** One decoded TLV: offsets into the buffer it came from. */
 export interface DerNode {
@@ -184,11 +185,11 @@ export function timeFrom(buf: Uint8Array, node: DerNode): Date {
   let year: number;
   if (node.tag === TAG.GENERALIZED_TIME) {
     parts = GENERALIZED_TIME.exec(text);
-    if (!parts) throw new DerError(`GeneralizedTime "${text}" is not DER (YYYYMMDDHHMMSS[.fff]Z)`, node.start);
+    if (!parts) throw new DerError(`GeneralizedTime "${printable(text)}" is not DER (YYYYMMDDHHMMSS[.fff]Z)`, node.start);
     year = Number(parts[1]);
   } else if (node.tag === TAG.UTC_TIME) {
     parts = UTC_TIME.exec(text);
-    if (!parts) throw new DerError(`UTCTime "${text}" is not DER (YYMMDDHHMMSSZ)`, node.start);
+    if (!parts) throw new DerError(`UTCTime "${printable(text)}" is not DER (YYMMDDHHMMSSZ)`, node.start);
     const yy = Number(parts[1]);
     year = yy < 50 ? 2000 + yy : 1900 + yy; // RFC 5280 section 4.1.2.5.1
   } else {

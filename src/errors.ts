@@ -1,3 +1,5 @@
+import { printable } from './printable.js';
+
 /**
  * Every refusal the library can give has its own stable code. Codes never change meaning
  * between versions; new codes may be added.
@@ -198,26 +200,32 @@ export class StaplingError extends Error {
   readonly code: StaplingErrorCode;
   /** The code's family (from {@link ERROR_FAMILIES}): test this rather than a code prefix. */
   readonly family: StaplingErrorFamily;
-  /** The refusal in a few words, without expected/found/file. */
+  /** The refusal in a few words, without expected/found/file. Printable (see below). */
   readonly reason: string;
-  /** What the check wanted. */
+  /** What the check wanted. Printable. */
   readonly expected: string | undefined;
-  /** What the input held instead. */
+  /** What the input held instead. Printable. */
   readonly found: string | undefined;
-  /** The file the input came from, when there was one. */
+  /** The file the input came from, when there was one: the path as given, unescaped. */
   readonly file: string | undefined;
 
+  /**
+   * The message, `reason`, `expected` and `found` are printable: control characters from the
+   * input (a certificate name, an OCSP time, an HTTP status line, a file name) are written as
+   * escapes such as `\x1b`, so that printing or logging an error cannot drive a terminal.
+   */
   constructor(code: StaplingErrorCode, reason: string, details: StaplingErrorDetails = {}) {
-    const parts = [reason];
-    if (details.expected !== undefined) parts.push(`expected ${details.expected}`);
-    if (details.found !== undefined) parts.push(`found ${details.found}`);
-    super(parts.join('; ') + (details.file ? ` (${details.file})` : ''), { cause: details.cause });
+    const text = (value: string | undefined) => (value === undefined ? undefined : printable(value));
+    const parts = [printable(reason)];
+    if (details.expected !== undefined) parts.push(`expected ${text(details.expected)}`);
+    if (details.found !== undefined) parts.push(`found ${text(details.found)}`);
+    super(parts.join('; ') + (details.file ? ` (${printable(details.file)})` : ''), { cause: details.cause });
     this.name = 'StaplingError';
     this.code = code;
     this.family = ERROR_FAMILIES[code];
-    this.reason = reason;
-    this.expected = details.expected;
-    this.found = details.found;
+    this.reason = printable(reason);
+    this.expected = text(details.expected);
+    this.found = text(details.found);
     this.file = details.file;
   }
 

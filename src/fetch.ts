@@ -1,6 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { StaplingError } from './errors.js';
+import { invalidOption, MAX_TIMER_MS } from './options.js';
 import type { CertIdHash } from './ocsp/parse.js';
 import { buildOcspRequest, getUrlFor, responderUrl } from './ocsp/request.js';
 import { DEFAULT_LIMITS, readMaxAgeMs, verifyOcspResponse, type VerifiedResponse } from './ocsp/verify.js';
@@ -136,6 +137,7 @@ export interface FetchPlan {
  * ```
  */
 export async function fetchOcspResponse(options: FetchOcspOptions): Promise<FetchedOcspResponse> {
+  const transport = transportWithDefaults(options);
   const maxAgeMs = readMaxAgeMs('fetchOcspResponse', options);
   let leaf: CertificateInfo;
   let issuer: CertificateInfo;
@@ -147,7 +149,6 @@ export async function fetchOcspResponse(options: FetchOcspOptions): Promise<Fetc
   } else {
     throw new TypeError('fetchOcspResponse needs certFile, or cert and issuer');
   }
-  const transport = transportWithDefaults(options);
   const now = options.now ?? Date.now;
   const clockSkewMs = options.clockSkewMs ?? DEFAULT_LIMITS.clockSkewMs;
   const maxAgeWithoutNextUpdateMs = options.maxAgeWithoutNextUpdateMs ?? DEFAULT_LIMITS.maxAgeWithoutNextUpdateMs;
@@ -166,11 +167,16 @@ export async function fetchOcspResponse(options: FetchOcspOptions): Promise<Fetc
 export function transportWithDefaults(
   options: Pick<FetchOcspOptions, 'url' | 'hash' | 'method' | 'timeoutMs' | 'maxBytes' | 'maxRedirects'>,
 ): Pick<FetchPlan, 'url' | 'hash' | 'method' | 'timeoutMs' | 'maxBytes' | 'maxRedirects'> {
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  // setTimeout fires a delay of 2^31 ms or more after 1 ms: a huge timeout would time out at once.
+  if (typeof timeoutMs !== 'number' || !(timeoutMs >= 1 && timeoutMs <= MAX_TIMER_MS)) {
+    throw invalidOption('fetch', 'timeoutMs', `a number of ms from 1 to ${MAX_TIMER_MS} (setTimeout's range)`, timeoutMs);
+  }
   return {
     url: options.url,
     hash: options.hash ?? 'sha1',
     method: options.method ?? 'POST',
-    timeoutMs: options.timeoutMs ?? 10_000,
+    timeoutMs,
     maxBytes: options.maxBytes ?? DEFAULT_LIMITS.maxResponseBytes,
     maxRedirects: options.maxRedirects ?? 3,
   };

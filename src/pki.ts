@@ -4,6 +4,7 @@ import { open } from 'node:fs/promises';
 import { contentOf, decodeDer, DerError, encodingOf, expectTag, oidFrom, smallIntFrom, TAG, timeFrom, type DerNode } from './der.js';
 import { StaplingError } from './errors.js';
 import type { CertIdHash } from './ocsp/parse.js';
+import { nameLine } from './printable.js';
 
 const OID_AIA = '1.3.6.1.5.5.7.1.1';
 const OID_AD_OCSP = '1.3.6.1.5.5.7.48.1';
@@ -205,7 +206,7 @@ export async function loadCertificateChain(certFile: string, issuerFile?: string
   const issuer = candidates.find((c) => issued(c, leaf!));
   if (!issuer) {
     throw new StaplingError('ERR_ISSUER_NOT_FOUND', "the certificate's issuer was not found", {
-      expected: `a certificate for "${(leaf!.x509.issuer ?? '').replace(/\n/g, ', ')}" that signed the leaf, after the leaf in the certificate file or in issuerFile`,
+      expected: `a certificate for "${nameLine(leaf!.x509.issuer)}" that signed the leaf, after the leaf in the certificate file or in issuerFile`,
       found: candidates.length === 0 ? 'no other certificate' : `${candidates.length} other certificate(s), none of which signed the leaf`,
       file: certFile,
     });

@@ -115,6 +115,7 @@ export class Refresher {
   readonly #options: RefreshOptions;
   readonly #clock: RefreshClock;
   readonly #random: () => number;
+  readonly #transport: ReturnType<typeof transportWithDefaults>;
   #timer: unknown = null;
   #nextAt: number | null = null;
   #running: Promise<StapleStatus> | null = null;
@@ -135,6 +136,7 @@ export class Refresher {
     this.#unchanged = 0;
     this.#streak = 0;
     this.#freshUntil = null;
+    this.#validators = undefined; // they named the response we fetched, not the one now held
     this.#plan();
   };
   readonly #onCertificate = () => {
@@ -151,6 +153,7 @@ export class Refresher {
     this.#options = options;
     this.#clock = options.clock ?? REAL_CLOCK;
     this.#random = options.random ?? Math.random;
+    this.#transport = transportWithDefaults(options);
     ctx.on('reload', this.#onReload);
     ctx.on('certificate', this.#onCertificate);
     ctx.once('close', this.#onClose);
@@ -215,10 +218,11 @@ export class Refresher {
       const result = await fetchWithPlan({
         leaf,
         issuer,
-        ...transportWithDefaults(o),
+        ...this.#transport,
         signal: abort.signal,
         now: () => this.#clock.now(),
-        validators: this.#validators,
+        // Conditional only while a staple is held: a 304 says "nothing newer than what you have".
+        validators: this.#ctx.status().stapling ? this.#validators : undefined,
         // The context's own check, with its limits and clock: one implementation.
         verify: (body) => this.#ctx.verify(body),
       });

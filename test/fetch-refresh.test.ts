@@ -167,7 +167,7 @@ describe('in-process refresh', () => {
     handler = (_req, res) => {
       release = () => res.writeHead(200, { 'Content-Type': 'application/ocsp-response' }).end(fresh);
     };
-    const s = await setup(pki.respond());
+    const s = await setup(pki.respond({ at: '-1h' })); // older than fresh: only a newer response is written
     try {
       const a = s.refresher.refreshNow();
       const b = s.refresher.refreshNow();

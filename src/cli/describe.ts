@@ -3,6 +3,7 @@ import type { OcspResponse, SingleResponse } from '../ocsp/parse.js';
 import { CRL_REASONS } from '../ocsp/parse.js';
 import { algorithmName, DEFAULT_LIMITS, OCSP_SIGNING, staplingEnd } from '../ocsp/verify.js';
 import { readCertificate } from '../pki.js';
+import { nameLine, printable } from '../printable.js';
 
 /** "3d 4h 5m" for a span of milliseconds; "0m" under a minute. */
 export function span(ms: number): string {
@@ -30,7 +31,7 @@ const NAME_ATTRIBUTES: Record<string, string> = {
   '1.2.840.113549.1.9.1': 'emailAddress',
 };
 
-/** An X.501 Name (DER) as "CN=..., O=..."; the hex when it cannot be read. */
+/** An X.501 Name (DER) as "CN=..., O=...", printable; the hex when it cannot be read. */
 export function nameToString(der: Buffer): string {
   try {
     const parts: string[] = [];
@@ -42,7 +43,7 @@ export function nameToString(der: Buffer): string {
         parts.push(`${NAME_ATTRIBUTES[oid] ?? oid}=${text}`);
       }
     }
-    return parts.join(', ');
+    return printable(parts.join(', '));
   } catch {
     return der.toString('hex');
   }
@@ -89,16 +90,15 @@ export function inspect(response: OcspResponse, now: number): Inspection {
     try {
       const cert = readCertificate(der);
       return {
-        // ?? '': Node gives undefined for an empty Name.
-        subject: (cert.x509.subject ?? '').replace(/\n/g, ', '),
-        issuer: (cert.x509.issuer ?? '').replace(/\n/g, ', '),
+        subject: nameLine(cert.x509.subject),
+        issuer: nameLine(cert.x509.issuer),
         serial: cert.x509.serialNumber.toUpperCase(),
         notBefore: cert.notBefore.toISOString(),
         notAfter: cert.notAfter.toISOString(),
         ocspSigning: cert.extendedKeyUsage.includes(OCSP_SIGNING),
       };
     } catch (err) {
-      return { subject: '?', issuer: '?', serial: '?', notBefore: '?', notAfter: '?', ocspSigning: false, error: String((err as Error).message ?? err) };
+      return { subject: '?', issuer: '?', serial: '?', notBefore: '?', notAfter: '?', ocspSigning: false, error: printable(String((err as Error).message ?? err)) };
     }
   });
   return {

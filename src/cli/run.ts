@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { stat } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createStaplingContext } from '../context.js';
 import { StaplingError } from '../errors.js';
@@ -8,6 +9,8 @@ import { readOcspFile, writeFileAtomic } from '../ocsp/file.js';
 import { parseOcspResponse, type CertIdHash } from '../ocsp/parse.js';
 import { loadCertificateChain } from '../pki.js';
 import { inspect, inspectionText, timeLeft } from './describe.js';
+import { nameLine, printable, printableJson } from '../printable.js';
+import { DEFAULT_LIMITS, MAX_TIMER_MS } from '../options.js';
 
 /** Exit codes of the `ocsp-stapler` command. Stable: scripts rely on them. */
 export const EXIT = {
@@ -15,7 +18,7 @@ export const EXIT = {
   OK: 0,
   /** Anything unexpected, e.g. FILE could not be written. */
   FAILED: 1,
-  /** Bad arguments, or unusable certificate files. */
+  /** Configuration: bad arguments, unusable certificate files, no usable responder URL (from the certificate or --url), an --out that is not a regular file. */
   USAGE: 2,
   /** fetch: the responder could not be reached, timed out, or answered with an HTTP error. */
   UNREACHABLE: 3,
@@ -33,44 +36,66 @@ export interface Output {
   err(line: string): void;
 }
 
-const HELP = `Usage: ocsp-stapler <command> [options]
+/** The longest --timeout, in seconds: setTimeout's range (2^31-1 ms). */
+const MAX_TIMEOUT_SEC = Math.floor(MAX_TIMER_MS / 1000);
 
-Commands:
-  fetch --cert CHAIN.pem --out FILE [--issuer ISSUER.pem] [--url URL] [--hash sha1|sha256]
-        [--get] [--timeout SEC] [--then COMMAND] [--json]
-      Asks the OCSP responder (from the certificate's AIA extension unless --url) for a
-      response, checks it exactly as the library does before stapling, and only then writes
-      it to FILE atomically. A refused response (REVOKED, unknown, expired, forged...) never
-      touches FILE. --then runs COMMAND with sh -c (FILE in $OCSP_STAPLER_FILE) only when
-      FILE's bytes changed, e.g. --then 'systemctl reload my-server'.
-  check --cert CHAIN.pem [--issuer ISSUER.pem] [--json] FILE
-      The library's verdict on FILE: exit 0 only if it would be stapled now; says why not,
-      and how long it stays valid.
-  inspect [--json] FILE
-      A readable dump of FILE: status, CertIDs, times, responder, signature algorithm,
-      embedded certificates, time left. Makes no check.
+const FETCH_HELP = `Usage: ocsp-stapler fetch --cert CHAIN.pem --out FILE [--issuer ISSUER.pem] [--url URL]
+        [--hash sha1|sha256] [--get] [--timeout SEC] [--mode OCTAL]
+        [--then COMMAND] [--json]
+  Asks the OCSP responder (from the certificate's AIA extension unless --url) for a
+  response, checks it exactly as the library does before stapling, and only then writes
+  it to FILE atomically. A refused response (REVOKED, unknown, expired, forged...) never
+  touches FILE. FILE keeps its mode, owner and group; a new FILE gets --mode (default 644).
+  --then runs COMMAND with sh -c (FILE in $OCSP_STAPLER_FILE) only when FILE's bytes
+  changed, e.g. --then 'systemctl reload my-server'.`;
 
-Options:
+const CHECK_HELP = `Usage: ocsp-stapler check --cert CHAIN.pem [--issuer ISSUER.pem] [--json] FILE
+  The library's verdict on FILE: exit 0 only if it would be stapled now; says why not,
+  and how long it stays valid.`;
+
+const INSPECT_HELP = `Usage: ocsp-stapler inspect [--json] FILE
+  A readable dump of FILE: status, CertIDs, times, responder, signature algorithm,
+  embedded certificates, time left. Makes no check.`;
+
+const OPTIONS_HELP = `Options:
   --cert FILE      PEM: the server certificate first, optionally followed by its chain
   --issuer FILE    PEM holding the issuer, when --cert has no chain
-  --url URL        responder URL (default: the certificate's AIA OCSP URL)
+  --url URL        responder URL, http: or https: (default: the certificate's AIA OCSP URL)
   --hash ALG       CertID hash: sha1 (default, what RFC 5019 responders must answer) or sha256
   --get            use HTTP GET (RFC 5019) when the request is small enough; default POST
-  --timeout SEC    deadline for the whole exchange, redirects and body included (default 10)
-  --out FILE       where fetch writes the DER response
+  --timeout SEC    deadline for the whole exchange, redirects and body included (default 10,
+                   at most ${MAX_TIMEOUT_SEC})
+  --out FILE       where fetch writes the DER response (a regular file, or none yet)
+  --mode OCTAL     permissions of a new --out FILE (default 644)
   --then COMMAND   run after FILE changed (not when it was already identical)
-  --json           one JSON object on stdout instead of human output
-  -h, --help       this help
+  --json           one JSON object on stdout for every outcome, errors included
+  -h, --help       help (ocsp-stapler COMMAND --help: that command's help)
+  --version        the version`;
 
-Exit codes:
+const EXIT_HELP = `Exit codes:
   0  fetch: FILE holds a good, current response; check: FILE would be stapled; inspect: parsed
   1  unexpected failure (e.g. FILE could not be written)
-  2  bad arguments or unusable certificate files
+  2  configuration: bad arguments, unusable certificate files, no usable responder URL
   3  fetch: responder unreachable, timed out, or HTTP error (FILE untouched)
   4  fetch: response refused, e.g. REVOKED (FILE untouched)
   5  check/inspect: FILE would not be stapled / cannot be parsed
-  6  fetch: FILE written, but the --then command failed
+  6  fetch: FILE written, but the --then command failed`;
+
+const HELP = `Usage: ocsp-stapler <command> [options]
+
+Commands:
+${[FETCH_HELP, CHECK_HELP, INSPECT_HELP].map((h) => h.replace(/^Usage: ocsp-stapler /, '  ').replace(/\n/g, '\n  ')).join('\n')}
+
+${OPTIONS_HELP}
+
+${EXIT_HELP}
 `;
+
+const COMMAND_HELP: Record<string, string> = {
+  fetch: `${FETCH_HELP}\n\n${OPTIONS_HELP}\n\n${EXIT_HELP}\n`,
+  check: `${CHECK_HELP}\n\n${OPTIONS_HELP}\n\n${EXIT_HELP}\n`,
+  inspect: `${INSPECT_HELP}\n\n${OPTIONS_HELP}\n\n${EXIT_HELP}\n`,
+};
 
 const OPTIONS = {
   cert: { type: 'string' },
@@ -81,16 +106,40 @@ const OPTIONS = {
   timeout: { type: 'string' },
   out: { type: 'string' },
   then: { type: 'string' },
+  mode: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
 } as const satisfies ParseArgsConfig['options'];
 
 type Values = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'string' ? string : boolean };
 
 class UsageError extends Error {}
 
-/** Runs one `ocsp-stapler` invocation and resolves with its exit code. Never throws. */
+/** The package's version, from the package.json two levels up (from src/cli and from dist/cli alike). */
+function version(): string {
+  return (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+}
+
+/** parseArgs' messages in one line of our own (its own are two sentences with an unbalanced quote). */
+function argumentError(err: unknown): string {
+  const { code, message } = err as { code?: string; message: string };
+  const option = /'(-[^' ]*)/.exec(message)?.[1] ?? '';
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return `unknown option ${option}`;
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') return message.includes('does not take') ? `option ${option} takes no value` : `option ${option} needs a value`;
+  return message.split('. ')[0]!;
+}
+
+/**
+ * Runs one `ocsp-stapler` invocation and resolves with its exit code. Never throws. Everything it
+ * prints is printable (control characters from certificates, responses and names are escaped),
+ * and with --json it prints exactly one JSON object on stdout, whatever the outcome.
+ */
 export async function run(argv: readonly string[], output: Output, now: () => number = Date.now): Promise<number> {
+  const lines = (text: string) => text.split('\n').map(printable).join('\n');
+  const safe: Output = { out: (text) => output.out(lines(text)), err: (text) => output.err(lines(text)) };
+  // Known before parsing, so that even an argument error is reported as JSON.
+  const json = argv.includes('--json');
   let command: string | undefined;
   let values: Values;
   let positionals: string[];
@@ -99,42 +148,53 @@ export async function run(argv: readonly string[], output: Output, now: () => nu
     values = parsed.values as Values;
     [command, ...positionals] = parsed.positionals;
   } catch (err) {
-    output.err(`ocsp-stapler: ${(err as Error).message}\nTry 'ocsp-stapler --help'.`);
-    return EXIT.USAGE;
+    return usage(safe, json, argumentError(err), argv.find((a) => a in COMMAND_HELP));
   }
-  if (values.help || command === 'help') {
-    output.out(HELP);
+  if (values.version) {
+    if (json) safe.out(printableJson({ result: 'version', exitCode: EXIT.OK, version: version() }));
+    else safe.out(`ocsp-stapler ${version()}`);
     return EXIT.OK;
   }
-  const json = values.json === true;
+  if (values.help || command === 'help') {
+    const topic = command === 'help' ? positionals[0] : command;
+    if (topic !== undefined && !(topic in COMMAND_HELP)) return usage(safe, json, `unknown command "${topic}"`);
+    safe.out(topic === undefined ? HELP : COMMAND_HELP[topic]!);
+    return EXIT.OK;
+  }
   try {
     switch (command) {
       case 'fetch':
-        return await fetchCommand(values, positionals, output, now);
+        return await fetchCommand(values, positionals, safe, now);
       case 'check':
-        return await checkCommand(values, positionals, output, now);
+        return await checkCommand(values, positionals, safe, now);
       case 'inspect':
-        return await inspectCommand(values, positionals, output, now);
+        return await inspectCommand(values, positionals, safe, now);
       default:
         throw new UsageError(command ? `unknown command "${command}"` : 'no command given');
     }
   } catch (err) {
-    if (err instanceof UsageError) {
-      report(output, json, { result: 'usage', exitCode: EXIT.USAGE, message: err.message }, `ocsp-stapler: ${err.message}\nTry 'ocsp-stapler --help'.`);
-      return EXIT.USAGE;
-    }
-    if (err instanceof StaplingError && (err.code.startsWith('ERR_CERT_') || err.code === 'ERR_ISSUER_NOT_FOUND')) {
-      report(output, json, { result: 'usage', exitCode: EXIT.USAGE, code: err.code, message: err.message }, `ocsp-stapler: ${err.message}`);
+    if (err instanceof UsageError) return usage(safe, json, err.message, command);
+    // Configuration, not the network: the certificate files, a missing or unusable responder
+    // URL, an option out of range. Retrying will not help, so not exit 3.
+    if (err instanceof StaplingError && (err.family === 'certificate' || err.family === 'usage' || err.code === 'ERR_FETCH_NO_URL')) {
+      report(safe, json, { result: 'usage', exitCode: EXIT.USAGE, code: err.code, message: err.message }, `ocsp-stapler: ${err.message} [${err.code}]`);
       return EXIT.USAGE;
     }
     const message = err instanceof Error ? err.message : String(err);
-    report(output, json, { result: 'failed', exitCode: EXIT.FAILED, message }, `ocsp-stapler: ${message}`);
+    const code = err instanceof StaplingError ? err.code : undefined;
+    report(safe, json, { result: 'failed', exitCode: EXIT.FAILED, code, message }, `ocsp-stapler: ${message}${code ? ` [${code}]` : ''}`);
     return EXIT.FAILED;
   }
 }
 
+function usage(output: Output, json: boolean, message: string, command?: string): number {
+  const hint = command && command in COMMAND_HELP ? `ocsp-stapler ${command} --help` : 'ocsp-stapler --help';
+  report(output, json, { result: 'usage', exitCode: EXIT.USAGE, message }, `ocsp-stapler: ${message} (see '${hint}')`);
+  return EXIT.USAGE;
+}
+
 function report(output: Output, json: boolean, object: Record<string, unknown>, human: string, toStderr = object.exitCode !== EXIT.OK): void {
-  if (json) output.out(JSON.stringify(object));
+  if (json) output.out(printableJson(object));
   else if (toStderr) output.err(human);
   else output.out(human);
 }
@@ -162,12 +222,23 @@ async function fetchCommand(values: Values, positionals: string[], output: Outpu
   const hash = values.hash === undefined ? 'sha1' : HASHES[values.hash.toLowerCase()];
   if (!hash) throw new UsageError(`--hash must be sha1 or sha256, not "${values.hash}"`);
   const timeoutSec = values.timeout === undefined ? 10 : Number(values.timeout);
-  if (!Number.isFinite(timeoutSec) || timeoutSec <= 0) throw new UsageError(`--timeout must be a positive number of seconds, not "${values.timeout}"`);
-  if (values.url !== undefined && !URL.canParse(values.url)) throw new UsageError(`--url is not a URL: "${values.url}"`);
+  if (!Number.isFinite(timeoutSec) || timeoutSec < 0.001 || timeoutSec > MAX_TIMEOUT_SEC) {
+    throw new UsageError(`--timeout must be a number of seconds from 0.001 to ${MAX_TIMEOUT_SEC}, not "${values.timeout}"`);
+  }
+  if (values.url !== undefined) {
+    const protocol = URL.canParse(values.url) ? new URL(values.url).protocol : null;
+    if (protocol === null) throw new UsageError(`--url is not a URL: "${values.url}"`);
+    if (protocol !== 'http:' && protocol !== 'https:') throw new UsageError(`--url must be http: or https:, not ${protocol} ("${values.url}")`);
+  }
+  const mode = values.mode === undefined ? 0o644 : /^[0-7]{3,4}$/.test(values.mode) ? parseInt(values.mode, 8) : NaN;
+  if (Number.isNaN(mode)) throw new UsageError(`--mode must be octal permissions such as 644 or 0640, not "${values.mode}"`);
+  // Before asking the responder: --out must be a regular file, or not exist yet.
+  const existing = await stat(out).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? null : Promise.reject(err)));
+  if (existing && !existing.isFile()) throw new UsageError(`--out must be a regular file (or not exist yet): ${out} is ${existing.isDirectory() ? 'a directory' : existing.isFIFO() ? 'a FIFO' : 'a device or special file'}`);
   const json = values.json === true;
 
   const { leaf, issuer } = await loadCertificateChain(certFile, values.issuer);
-  const subject = (leaf.x509.subject ?? '').replace(/\n/g, ', '); // undefined for an empty Name
+  const subject = nameLine(leaf.x509.subject);
   let fetched;
   try {
     fetched = await fetchOcspResponse({
@@ -180,8 +251,9 @@ async function fetchCommand(values: Values, positionals: string[], output: Outpu
       now,
     });
   } catch (err) {
-    if (!(err instanceof StaplingError)) throw err;
-    const unreachable = err.code.startsWith('ERR_FETCH_');
+    // Configuration errors (no usable responder URL, an option out of range) exit 2, in run().
+    if (!(err instanceof StaplingError) || err.code === 'ERR_FETCH_NO_URL' || err.family === 'usage' || err.family === 'certificate') throw err;
+    const unreachable = err.family === 'fetch';
     const exitCode = unreachable ? EXIT.UNREACHABLE : EXIT.REFUSED;
     const revoked = err.code === 'ERR_OCSP_REVOKED';
     const lead = revoked ? 'REVOKED' : unreachable ? 'UNREACHABLE' : 'REFUSED';
@@ -195,9 +267,11 @@ async function fetchCommand(values: Values, positionals: string[], output: Outpu
   }
 
   const { bytes, verified, url } = fetched;
-  const previous = await readFile(out).catch(() => null);
+  // The same capped, non-blocking, regular-file-only reader as the context: a path swapped for
+  // a FIFO since the check above fails here at once instead of hanging.
+  const previous = await readOcspFile(out, DEFAULT_LIMITS.maxResponseBytes).catch(() => null);
   const changed = previous === null || !previous.equals(bytes);
-  if (changed) await writeFileAtomic(out, bytes);
+  if (changed) await writeFileAtomic(out, bytes, { mode });
   const facts = {
     file: out,
     url,
@@ -279,7 +353,7 @@ async function inspectCommand(values: Values, positionals: string[], output: Out
   try {
     bytes = await readOcspFile(file, 16 * 1024 * 1024);
     const facts = inspect(parseOcspResponse(bytes), now());
-    if (json) output.out(JSON.stringify({ result: 'ok', exitCode: EXIT.OK, file, bytes: bytes.length, ...facts }));
+    if (json) output.out(printableJson({ result: 'ok', exitCode: EXIT.OK, file, bytes: bytes.length, ...facts }));
     else output.out(inspectionText(file, bytes.length, facts));
     return EXIT.OK;
   } catch (err) {
