@@ -16,8 +16,8 @@ export type {
 } from './context.js';
 export { createStaplingRegistry, scanDirectory, StaplingRegistry } from './registry.js';
 export type { FileReloadResult, RegistryEntry, ReloadResult, StaplingRegistryEvents, StaplingRegistryOptions } from './registry.js';
-export { renderPrometheus } from './metrics.js';
-export type { MetricsSources } from './metrics.js';
+export { collectMetrics, METRIC_NAMES, registerPrometheusMetrics, renderPrometheus } from './metrics.js';
+export type { CollectedFamily, CollectorMetric, MetricFamily, MetricName, MetricSample, MetricsSources, PrometheusRegistryLike } from './metrics.js';
 export { reloadClusterWorkers, serveClusterReloads } from './cluster.js';
 export type { WorkerFileResult, WorkerReloadResult } from './cluster.js';
 export { watchFile } from './watch.js';

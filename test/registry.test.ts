@@ -60,11 +60,13 @@ describe('registry', () => {
 
       const metrics = renderPrometheus({ contexts: [registry], servers: [server] });
       assert.match(metrics, /# TYPE ocsp_stapler_handshakes_total counter/);
-      assert.match(metrics, new RegExp(`ocsp_stapler_handshakes_total\\{subject="CN=localhost",serial="${pki.leaf.serial}",result="stapled"\\} 1`));
-      assert.match(metrics, /ocsp_stapler_stapling\{subject="CN=localhost",serial="[0-9A-F]+"\} 0/);
-      assert.match(metrics, /ocsp_stapler_refusals_total\{.*code="ERR_OCSP_FILE_READ"\} 1/);
-      assert.match(metrics, /ocsp_stapler_must_staple\{.*\} 1/);
-      assert.match(metrics, /ocsp_stapler_unknown_certificate_total\{server="0"\} 0/);
+      const id = (n: string) => `cert_file="${join(dir, `${n}.pem`)}",ocsp_file="${join(dir, `${n}.pem.ocsp`)}"`;
+      assert.ok(metrics.includes(`ocsp_stapler_handshakes_total{${id('a')},result="stapled"} 1\n`), metrics);
+      assert.ok(metrics.includes(`ocsp_stapler_certificate_info{${id('a')},subject="CN=localhost",serial="${pki.leaf.serial}"} 1\n`), metrics);
+      assert.ok(metrics.includes(`ocsp_stapler_stapling{${id('none')}} 0\n`), metrics);
+      assert.ok(metrics.includes(`ocsp_stapler_refusals_total{${id('none')},code="ERR_OCSP_FILE_READ"} 1\n`), metrics);
+      assert.ok(metrics.includes(`ocsp_stapler_must_staple{${id('none')}} 1\n`), metrics);
+      assert.ok(metrics.includes(`ocsp_stapler_unknown_certificate_total{listener="127.0.0.1:${port}"} 0\n`), metrics);
     } finally {
       await registry.close();
       await new Promise((r) => server.close(r));
