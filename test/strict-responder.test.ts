@@ -93,6 +93,12 @@ export const CASES: ResponderCase[] = [
     rejectedBy: OPENSSL,
   },
   { name: "an authorityKeyIdentifier that is not the CA's key", responder: replaced(OID.akid, '3006800401020304'), library: 'ERR_OCSP_SIGNER_INVALID', rejectedBy: ALL },
+  {
+    name: "an authorityKeyIdentifier whose authorityCertIssuer is not the CA's issuer",
+    responder: replaced(OID.akid, '3016a114a4123010310e300c06035504030c054f74686572'),
+    library: 'ERR_OCSP_SIGNER_INVALID',
+    rejectedBy: OPENSSL,
+  },
   { name: "an authorityKeyIdentifier naming another serial than the CA's", responder: replaced(OID.akid, '30038201ff'), library: 'ERR_OCSP_SIGNER_INVALID', rejectedBy: OPENSSL },
 
   { name: 'an X.509 v1 certificate with extensions', responder: crafted({ version: 0 }), library: 'ERR_OCSP_SIGNER_INVALID', rejectedBy: GNUTLS },

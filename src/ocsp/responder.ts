@@ -381,9 +381,9 @@ function checkAuthorityKeyId(extensions: readonly Extension[], issuer: Certifica
   }
   const names = root.children.find((c) => c.tag === 0xa1);
   if (names) {
-    // OpenSSL: one directoryName among them must be the CA's own issuer Name.
-    const directoryNames = names.children.filter((c) => c.tag === 0xa4 && c.children[0]).map((c) => encodingOf(akid.value, c.children[0]!));
-    if (directoryNames.length > 0 && !directoryNames.some((n) => namesMatch(n, issuer.issuerName))) {
+    // X509_check_akid: the first directoryName must be the CA's own issuer Name.
+    const directoryName = names.children.find((c) => c.tag === 0xa4 && c.children[0]);
+    if (directoryName && !namesMatch(encodingOf(akid.value, directoryName.children[0]!), issuer.issuerName)) {
       throw invalid('the responder certificate names another issuer certificate', `authorityCertIssuer "${oneLine(issuer.x509.issuer)}", the CA's issuer`, 'with another authorityCertIssuer');
     }
   }
