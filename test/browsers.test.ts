@@ -16,6 +16,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { StaplingErrorCode } from '../src/index.js';
 import { browserJudge, browserJudgeLibrary, type BrowserName, type BrowserVerdict } from './fixtures/browsers.js';
+import { buildResponse, certId, currentWindow, extension, seq, tlv } from './fixtures/craft.js';
 import { judgeCerts, type JudgeCerts } from './fixtures/judges.js';
 import { makePki, type Pki } from './fixtures/pki.js';
 import { GOOD_RESPONDER_EXTENSIONS, issueResponder } from './fixtures/responders.js';
@@ -38,6 +39,9 @@ interface BrowserCase {
   /** The browser, when the library serves the file. */
   readonly served: Expected;
 }
+
+/** A good, current SingleResponse for pki.leaf (SHA-1 CertID), for crafted responses. */
+const ours = (pki: Pki) => ({ certId: certId(pki.leaf, pki.ca), ...currentWindow() });
 
 const MUST_STAPLE_MISSING = 'MOZILLA_PKIX_ERROR_REQUIRED_TLS_FEATURE_MISSING';
 
@@ -86,6 +90,35 @@ export const CASES: BrowserCase[] = [
     bare: 'SEC_ERROR_OCSP_INVALID_SIGNING_CERT',
     served: 'loads',
   },
+  {
+    name: 'a good staple signed by a delegated responder loads',
+    browser: 'firefox',
+    mustStaple: true,
+    make: (pki) => pki.respond({ certs: [pki.mustStaple], signer: pki.responder }),
+    library: 'ok',
+    served: 'loads',
+  },
+  // Family 2, extensions: a critical extension Firefox does not process.
+  {
+    name: 'a critical unknown singleExtension',
+    browser: 'firefox',
+    make: (pki) => buildResponse({ signer: pki.ca, singles: [{ ...ours(pki), extensions: seq(extension('1.3.6.1.4.1.55555.9', tlv(0x05), true)) }] }),
+    library: 'ERR_OCSP_CRITICAL_EXTENSION',
+    bare: 'SEC_ERROR_UNKNOWN_CRITICAL_EXTENSION',
+    served: 'loads',
+  },
+  // Family 3, several SingleResponses: Firefox checks every one that names the certificate.
+  {
+    name: 'ours twice, the second expired',
+    browser: 'firefox',
+    make: (pki) => {
+      const now = Math.floor(Date.now() / 1000) * 1000;
+      return buildResponse({ signer: pki.ca, singles: [ours(pki), { ...ours(pki), thisUpdate: new Date(now - 3 * 86_400_000), nextUpdate: new Date(now - 86_400_000) }] });
+    },
+    library: 'ERR_OCSP_EXPIRED',
+    bare: 'SEC_ERROR_OCSP_OLD_RESPONSE',
+    served: 'loads',
+  },
   // Chromium acts on a current, validly signed "revoked" staple only.
   {
     name: 'a revoked staple: Chromium fails it, and loads the library\'s server, which staples nothing',
@@ -130,6 +163,11 @@ before(async () => {
       results.set(c.name, { library: code, served: library.verdict, bare });
     }),
   );
+  const all = [...results.values()].flatMap((r) => [r.served, ...(r.bare ? [r.bare] : [])]);
+  for (const name of ['firefox', 'chromium'] as const) {
+    const times = all.filter((v) => v.browser === name).map((v) => v.ms);
+    console.log(`${name}: ${times.length} verdicts, ${times.join(', ')} ms each (launch to close)`);
+  }
 });
 after(() => pki?.remove());
 
