@@ -113,6 +113,19 @@ export const CASES: MatrixCase[] = [
     make: ({ pki, ours, window }) => buildResponse({ signer: pki.ca, singles: [{ certId: certId(pki.leaf2, pki.ca), ...window }, ours] }),
     library: 'ERR_OCSP_CERTID_MISMATCH',
   },
+  { name: 'trailing bytes after the response', make: ({ pki }) => Buffer.concat([pki.respond(), Buffer.from([0])]), library: 'ERR_OCSP_TRAILING_DATA' }, // gnutls-cli rejects it; curl and openssl read the first value
+  { name: 'responseStatus tryLater', make: () => Buffer.from([0x30, 0x03, 0x0a, 0x01, 0x03]), library: 'ERR_OCSP_RESPONSE_STATUS' },
+  {
+    name: 'no nextUpdate, thisUpdate two days ago',
+    make: ({ pki, ours }) => buildResponse({ signer: pki.ca, singles: [{ ...ours, thisUpdate: new Date(Date.now() - 2 * DAY), nextUpdate: null }] }),
+    library: 'ERR_OCSP_EXPIRED',
+    stricter: 'Firefox counts a response without nextUpdate as current for one day after thisUpdate (pkixocsp.cpp SingleResponse; STRICTNESS.md, "Freshness")',
+  },
+  {
+    name: 'a carried certificate that is not a certificate',
+    make: ({ pki, ours }) => buildResponse({ signer: pki.ca, singles: [ours], certs: [seq(tlv(0x02, Buffer.from([1])))] }),
+    library: 'ERR_OCSP_MALFORMED',
+  },
   // Family 1: the unsigned certs field.
   { name: 'issuer-signed, carrying an exact copy of the issuer', make: ({ pki, ours, der }) => buildResponse({ signer: pki.ca, singles: [ours], certs: [der.ca] }), library: 'ok' },
   {
