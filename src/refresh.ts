@@ -1,17 +1,11 @@
+import { startDeadline, systemClock, type Clock, type Deadline } from './clock.js';
 import type { StapleStatus, StaplingContext } from './context.js';
 import { StaplingError } from './errors.js';
 import { fetchWithPlan, transportWithDefaults, type FetchOcspOptions, type Validators } from './fetch.js';
 import { writeFileAtomic } from './ocsp/file.js';
 
-/** The timers a {@link Refresher} uses; inject a fake one to test a schedule without waiting. */
-export interface RefreshClock {
-  /** Milliseconds since the epoch. */
-  now(): number;
-  /** Calls `fn` after `ms`; the returned handle goes to `clearTimeout`. Must not keep the process alive. */
-  setTimeout(fn: () => void, ms: number): unknown;
-  /** Cancels a timer made by `setTimeout`. */
-  clearTimeout(handle: unknown): void;
-}
+/** The clock and timers a {@link Refresher} uses: the library's one {@link Clock}. Inject a fake one to test a schedule without waiting. */
+export type RefreshClock = Clock;
 
 /**
  * Options of {@link startRefresh}. All optional. How each fetch is sent (`url`, `hash`,
@@ -93,15 +87,6 @@ export function nextFetchAt(i: ScheduleInput): number {
   return Math.min(at, latest);
 }
 
-// setTimeout's longest delay; longer waits are done in steps.
-const MAX_TIMER = 0x7fffffff;
-
-const REAL_CLOCK: RefreshClock = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
-
 /**
  * Keeps one context's staple fresh from inside the process. Made by {@link startRefresh}.
  *
@@ -116,7 +101,7 @@ export class Refresher {
   readonly #clock: RefreshClock;
   readonly #random: () => number;
   readonly #transport: ReturnType<typeof transportWithDefaults>;
-  #timer: unknown = null;
+  #timer: Deadline | null = null;
   #nextAt: number | null = null;
   #running: Promise<StapleStatus> | null = null;
   #abort: AbortController | null = null;
@@ -151,7 +136,7 @@ export class Refresher {
   constructor(ctx: StaplingContext, options: RefreshOptions) {
     this.#ctx = ctx;
     this.#options = options;
-    this.#clock = options.clock ?? REAL_CLOCK;
+    this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
     this.#transport = transportWithDefaults(options);
     ctx.on('reload', this.#onReload);
@@ -290,23 +275,19 @@ export class Refresher {
     this.#disarm();
     if (this.#stopped) return;
     this.#nextAt = at;
-    const wait = Math.min(Math.max(at - this.#clock.now(), 0), MAX_TIMER);
-    this.#timer = this.#clock.setTimeout(() => this.#fire(at), wait);
+    // startDeadline waits in steps when `at` is further than one setTimeout allows.
+    this.#timer = startDeadline(at, () => this.#fire(), this.#clock);
   }
 
   #disarm(): void {
-    if (this.#timer !== null) this.#clock.clearTimeout(this.#timer);
+    this.#timer?.cancel();
     this.#timer = null;
     this.#nextAt = null;
   }
 
-  #fire(at: number): void {
+  #fire(): void {
     this.#timer = null;
     if (this.#stopped) return;
-    if (this.#clock.now() < at) {
-      this.#arm(at); // a wait longer than one timer allows
-      return;
-    }
     this.#nextAt = null;
     this.refreshNow().catch(() => undefined); // reported through onError
   }
