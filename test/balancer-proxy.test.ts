@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
@@ -31,6 +32,60 @@ async function servedBy(port: number, count: number, localAddress = '127.0.0.1')
   const out: number[] = [];
   for (let i = 0; i < count; i++) out.push((await get(port, { localAddress })).backend);
   return out;
+}
+
+/**
+ * A server whose accept queue is full: the kernel drops further SYNs, so a connect to it neither
+ * succeeds nor fails (until the balancer's -t). Its process never runs its event loop, so
+ * nothing is ever accepted.
+ */
+async function stuckServer(): Promise<{ port: number; close(): void }> {
+  const stuck = spawn(process.execPath, ['-e', `
+    const server = require('node:net').createServer().listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => {
+      console.log(server.address().port);
+      setTimeout(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0), 10);
+    });`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const fillers: net.Socket[] = [];
+  const close = () => {
+    for (const socket of fillers) socket.destroy();
+    stuck.kill('SIGKILL');
+  };
+  try {
+    const [line] = (await once(stuck.stdout!, 'data')) as [Buffer];
+    const port = Number(line.toString().trim());
+    await new Promise((r) => setTimeout(r, 100));
+    // Fill the accept queue (backlog + 1 on Linux); the third waits on its own.
+    for (let i = 0; i < 3; i++) {
+      const socket = net.connect({ host: '127.0.0.1', port });
+      socket.on('error', () => {});
+      fillers.push(socket);
+    }
+    await once(fillers[1]!, 'connect');
+    return { port, close };
+  } catch (err) {
+    close();
+    throw err;
+  }
+}
+
+/** A raw TCP backend (half-open allowed); `onSocket` gets every connection. */
+async function tcpBackend(onSocket: (socket: net.Socket) => void): Promise<{ port: number; close(): void }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    onSocket(socket);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close() {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
 }
 
 describe('balancer: selection', () => {
@@ -125,34 +180,16 @@ describe('balancer: failures', () => {
   });
 
   it('gives up a connect after -t seconds, blacklists the server and fails over', async () => {
-    // A server whose accept queue is full: the kernel drops further SYNs, so a connect neither
-    // succeeds nor fails. Its process never runs its event loop, so nothing is ever accepted.
-    const stuck = spawn(process.execPath, ['-e', `
-      const server = require('node:net').createServer().listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => {
-        console.log(server.address().port);
-        setTimeout(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0), 10);
-      });`], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const fillers: net.Socket[] = [];
+    const stuck = await stuckServer();
     try {
-      const [line] = (await once(stuck.stdout!, 'data')) as [Buffer];
-      const stuckPort = Number(line.toString().trim());
-      await new Promise((r) => setTimeout(r, 100));
-      // Fill the accept queue (backlog + 1 on Linux); the third waits on its own.
-      for (let i = 0; i < 3; i++) {
-        const socket = net.connect({ host: '127.0.0.1', port: stuckPort });
-        socket.on('error', () => {});
-        fillers.push(socket);
-      }
-      await once(fillers[1]!, 'connect');
       const backends = await startBackends(1);
       running.backends.push(...backends);
-      const balancer = await startBalancer(['-r', '-t', '1', '127.0.0.1:0', `127.0.0.1:${stuckPort}`, `127.0.0.1:${backends[0]!.port}`]);
+      const balancer = await startBalancer(['-r', '-t', '1', '127.0.0.1:0', `127.0.0.1:${stuck.port}`, `127.0.0.1:${backends[0]!.port}`]);
       running.balancers.push(balancer);
       assert.equal((await get(balancer.port)).backend, 0);
       assert.match((await balancer.command('servers')).text, /^0 .* failures 1 .*blacklisted \d+s$/m);
     } finally {
-      for (const socket of fillers) socket.destroy();
-      stuck.kill('SIGKILL');
+      stuck.close();
     }
   });
 
@@ -254,6 +291,101 @@ describe('balancer: -H X-Forwarded-For', () => {
       socket.on('error', reject);
     });
     assert.match(reply, /^HTTP\/1\.1 400/);
+  });
+});
+
+describe('balancer: relay', () => {
+  it('passes a half-close on while the backend connect is pending: with bytes before the FIN, and with the FIN alone', async () => {
+    // The backend answers once it has read everything, i.e. once the balancer passed the FIN on.
+    const echo = await tcpBackend((socket) => {
+      let got = '';
+      socket.setEncoding('latin1');
+      socket.on('data', (c: string) => (got += c));
+      socket.on('end', () => socket.end(`read ${got.length} bytes: ${got.toUpperCase()}`));
+    });
+    const stuck = await stuckServer();
+    try {
+      // Every new client goes first to the stuck server (prio 0 before the echo's 1; -b 0: never
+      // blacklisted; -r: no client table), whose connect hangs for -t 1 s; the client's bytes
+      // and FIN arrive meanwhile, then the balancer fails over to the echo.
+      const balancer = await startBalancer(['-r', '-t', '1', '-b', '0', '127.0.0.1:0', `127.0.0.1:${stuck.port}`, `127.0.0.1:${echo.port}:0:0:0:1`]);
+      running.balancers.push(balancer);
+      const exchange = (bytes: string) =>
+        new Promise<string>((resolve, reject) => {
+          const socket = net.connect({ host: '127.0.0.1', port: balancer.port, allowHalfOpen: true }, () => socket.end(bytes));
+          let text = '';
+          socket.setEncoding('latin1');
+          socket.on('data', (c: string) => (text += c));
+          socket.on('end', () => resolve(text));
+          socket.on('error', reject);
+          // Bounds the wait (without the FIN passed on, nobody would ever end this connection).
+          socket.setTimeout(30_000, () => reject(new Error(`no end after 30 s idle; got "${text}"`)));
+        });
+      // A paused socket emits 'end' at once when the FIN comes alone (nothing buffered): the
+      // relay must see that it already ended; with bytes first, 'end' waits for them.
+      assert.equal(await exchange('hello'), 'read 5 bytes: HELLO');
+      assert.equal(await exchange(''), 'read 0 bytes: ');
+      assert.match((await balancer.command('servers')).text, /^0 .* failures 2 /m);
+    } finally {
+      stuck.close();
+      echo.close();
+    }
+  });
+
+  it('holds back a fast backend while the client reads nothing (backpressure), then relays every byte in order and counts them', async () => {
+    const total = 128 * 2 ** 20;
+    const chunk = Buffer.alloc(2 ** 20);
+    for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 7 + (i >> 8)) & 0xff;
+    let accepted = 0;
+    const source = await tcpBackend((socket) => {
+      // Writes as fast as the balancer takes the bytes, honouring 'drain': `accepted` is what
+      // the balancer's side of the loopback has taken off the backend so far (plus kernel buffers).
+      const pump = () => {
+        while (accepted < total) {
+          accepted += chunk.length;
+          if (!socket.write(chunk)) return void socket.once('drain', pump);
+        }
+        socket.end();
+      };
+      socket.once('data', pump);
+    });
+    try {
+      const balancer = await startBalancer(['127.0.0.1:0', `127.0.0.1:${source.port}`]);
+      running.balancers.push(balancer);
+      const client = net.connect({ host: '127.0.0.1', port: balancer.port });
+      await once(client, 'connect');
+      client.pause();
+      client.write('go');
+      // Wait until the backend stops making progress: with backpressure it stalls once the
+      // kernel buffers and the balancer's stream buffers are full; without it the balancer
+      // would read all 128 MiB into its own memory. Only bounds a wait, times nothing.
+      let last = -1;
+      let still = 0;
+      while (still < 5 && accepted < total) {
+        await new Promise((r) => setTimeout(r, 200));
+        still = accepted === last ? still + 1 : 0;
+        last = accepted;
+      }
+      assert.ok(accepted < total / 2, `the balancer took ${accepted} bytes from the backend while the client read nothing`);
+      const hash = createHash('sha256');
+      let received = 0;
+      client.on('data', (c: Buffer) => {
+        received += c.length;
+        hash.update(c);
+      });
+      client.resume();
+      await once(client, 'end');
+      client.destroy();
+      const expected = createHash('sha256');
+      for (let sent = 0; sent < total; sent += chunk.length) expected.update(chunk);
+      assert.equal(received, total);
+      assert.equal(hash.digest('hex'), expected.digest('hex'));
+      const servers = (await balancer.command('servers')).data as { servers: { bytesToServer: number; bytesToClient: number }[] };
+      assert.equal(servers.servers[0]!.bytesToServer, 2);
+      assert.equal(servers.servers[0]!.bytesToClient, total);
+    } finally {
+      source.close();
+    }
   });
 });
 

@@ -213,29 +213,24 @@ export class Balancer {
     upstream.on('error', close);
     upstream.on('close', close);
     client.on('close', close);
-    client.on('data', (chunk: Buffer) => {
-      backend.bytesToServer += chunk.length;
-    });
-    upstream.on('data', (chunk: Buffer) => {
-      backend.bytesToClient += chunk.length;
-    });
     if (this.xForwardedFor) {
       const rewriter = new ForwardedFor(address);
       rewriter.on('error', close);
       upstream.on('data', (chunk: Buffer) => rewriter.fromServer(chunk));
       rewriter.on('refuse', (response: Buffer | null) => {
         // Reset, not close, the server's connection: it may hold a request cut short, which a
-        // lenient server would complete at a clean end. The client still gets its answer.
+        // lenient server would complete at a clean end. The client still gets its answer (a
+        // destroyed upstream relays nothing more, and the relay does not end a client already ended).
         upstream.off('close', close).off('error', close).on('error', () => {});
-        upstream.unpipe(client);
         upstream.resetAndDestroy();
         endRefused(client, response);
       });
-      client.pipe(rewriter).pipe(upstream);
+      relay(client, rewriter, backend, true);
+      rewriter.pipe(upstream);
     } else {
-      client.pipe(upstream);
+      relay(client, upstream, backend, true);
     }
-    upstream.pipe(client);
+    relay(upstream, client, backend, false);
     client.resume();
   }
 
@@ -288,6 +283,31 @@ export class Balancer {
     await closed;
     await this.certificates?.close();
   }
+}
+
+/**
+ * Copies `from` into `to` and counts the bytes in `backend`'s totals: what `from.pipe(to)` plus a byte-counting
+ * 'data' listener did, in one 'data' handler (hot path: it runs for every chunk of every
+ * connection; bench/RESULTS.md has what it saves). It keeps the pipe() semantics the balancer
+ * relies on: backpressure (`from` pauses while `to`'s buffer is full and resumes on 'drain')
+ * and half-close (`from`'s end ends `to`, also when `from` ended before the relay was set up:
+ * a paused socket whose buffer is empty emits 'end' as soon as the FIN arrives, so a client that
+ * half-closes without sending anything while the backend connect is pending has already ended
+ * here, as pipe() handles through readableEnded). Errors and close are the
+ * caller's: it destroys both sockets together.
+ */
+function relay(from: net.Socket, to: net.Socket | ForwardedFor, backend: Backend, toServer: boolean): void {
+  from.on('data', (chunk: Buffer) => {
+    if (toServer) backend.bytesToServer += chunk.length;
+    else backend.bytesToClient += chunk.length;
+    if (!to.write(chunk)) from.pause();
+  });
+  to.on('drain', () => from.resume());
+  const end = (): void => {
+    if (!to.writableEnded) to.end();
+  };
+  if (from.readableEnded) end();
+  else from.once('end', end);
 }
 
 /** `::ffff:1.2.3.4` is the IPv4 client 1.2.3.4. */
