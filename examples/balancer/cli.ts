@@ -347,6 +347,13 @@ async function primary(o: Options): Promise<void> {
     return reply;
   };
 
+  // Each worker accepts from the shared listening socket itself. node:cluster's default on
+  // Linux (SCHED_RR) has the primary accept every connection and pass it to a worker over IPC:
+  // measured 1.5-1.6x the CPU per new connection of one process with 2 workers (bench/RESULTS.md).
+  // The price: the kernel, not the primary, picks the worker, so the split is not round robin
+  // (README.md, "Workers"). Must be set before the first fork. NODE_CLUSTER_SCHED_POLICY=rr in
+  // the environment keeps node:cluster's round robin (the benchmark compares both).
+  if (process.env.NODE_CLUSTER_SCHED_POLICY === undefined) cluster.schedulingPolicy = cluster.SCHED_NONE;
   try {
     await Promise.all(Array.from({ length: o.workers }, fork));
   } catch (err) {
