@@ -2,7 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { StaplingError } from './errors.js';
 import { invalidOption, MAX_TIMER_MS } from './options.js';
-import type { CertIdHash } from './ocsp/parse.js';
+import { CERT_ID_HASHES, type CertIdHash } from './ocsp/parse.js';
 import { buildOcspRequest, getUrlFor, responderUrl } from './ocsp/request.js';
 import { DEFAULT_LIMITS, readMaxAgeMs, verifyOcspResponse, type VerifiedResponse } from './ocsp/verify.js';
 import { loadCertificateChain, type CertificateInfo } from './pki.js';
@@ -147,7 +147,7 @@ export async function fetchOcspResponse(options: FetchOcspOptions): Promise<Fetc
     leaf = options.cert;
     issuer = options.issuer;
   } else {
-    throw new TypeError('fetchOcspResponse needs certFile, or cert and issuer');
+    throw invalidOption('fetchOcspResponse', 'certFile', 'certFile, or cert and issuer', options.certFile);
   }
   const now = options.now ?? Date.now;
   const clockSkewMs = options.clockSkewMs ?? DEFAULT_LIMITS.clockSkewMs;
@@ -172,9 +172,11 @@ export function transportWithDefaults(
   if (typeof timeoutMs !== 'number' || !(timeoutMs >= 1 && timeoutMs <= MAX_TIMER_MS)) {
     throw invalidOption('fetch', 'timeoutMs', `a number of ms from 1 to ${MAX_TIMER_MS} (setTimeout's range)`, timeoutMs);
   }
+  const hash = options.hash ?? 'sha1';
+  if (!Object.values(CERT_ID_HASHES).includes(hash)) throw invalidOption('fetch', 'hash', 'sha1, sha256, sha384 or sha512', hash);
   return {
     url: options.url,
-    hash: options.hash ?? 'sha1',
+    hash,
     method: options.method ?? 'POST',
     timeoutMs,
     maxBytes: options.maxBytes ?? DEFAULT_LIMITS.maxResponseBytes,
@@ -184,7 +186,7 @@ export function transportWithDefaults(
 
 /** @internal The fetch itself, with the check supplied by the caller. */
 export async function fetchWithPlan(plan: FetchPlan): Promise<FetchedOcspResponse | NotModified> {
-  plan.signal?.throwIfAborted();
+  if (plan.signal?.aborted) throw abortedBy(plan.signal.reason);
   const base = responderUrl(plan.leaf, plan.url);
   const request = buildOcspRequest(plan.leaf, plan.issuer, plan.hash);
   const getUrl = plan.method === 'GET' ? getUrlFor(base, request) : null;
@@ -247,7 +249,7 @@ function exchange(first: URL, post: Buffer | null, plan: FetchPlan, validators: 
         found: 'no complete response',
       }));
     }, plan.timeoutMs);
-    const onAbort = () => finish(plan.signal!.reason);
+    const onAbort = () => finish(abortedBy(plan.signal!.reason));
     plan.signal?.addEventListener('abort', onAbort, { once: true });
 
     const send = (url: URL, redirects: number) => {
@@ -349,5 +351,13 @@ function networkError(url: URL, err: unknown): StaplingError {
     expected: `an HTTP answer from ${url.origin}`,
     found: code ? `${code} (${(err as Error).message})` : String((err as Error).message ?? err),
     cause: err,
+  });
+}
+
+/** ERR_ABORTED for the caller's AbortSignal, whose reason stays the cause (and shows in the message). */
+function abortedBy(reason: unknown): StaplingError {
+  return new StaplingError('ERR_ABORTED', 'the fetch was aborted', {
+    found: reason instanceof Error ? reason.message : String(reason),
+    cause: reason,
   });
 }

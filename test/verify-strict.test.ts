@@ -10,6 +10,8 @@ import { after, before, describe, it } from 'node:test';
 import { StaplingError, type StaplingErrorCode } from '../src/errors.js';
 import { parseOcspResponse } from '../src/ocsp/parse.js';
 import { verifyOcspResponse, type VerifiedResponse } from '../src/ocsp/verify.js';
+import { fetchOcspResponse } from '../src/fetch.js';
+import { buildOcspRequest } from '../src/ocsp/request.js';
 import { loadCertificateChain, type CertificateChain } from '../src/pki.js';
 import {
   bool,
@@ -227,6 +229,18 @@ describe('every failure is a StaplingError', () => {
     const odd = reissued(der.responder, pki.ca, { spki });
     const err = refuses(delegated([odd]), 'ERR_OCSP_UNSUPPORTED_ALGORITHM');
     assert.match(err.message, /the delegated responder's public key cannot be loaded/);
+  });
+
+  it('fetchOcspResponse rejects with StaplingErrors for missing certificates, an unknown hash and an aborted signal (was TypeError and the bare reason)', async () => {
+    const code = (expected: string) => (err: unknown) => err instanceof StaplingError && err.code === expected;
+    await assert.rejects(fetchOcspResponse({}), code('ERR_INVALID_OPTION'));
+    await assert.rejects(fetchOcspResponse({ certFile: pki.leaf.chain, hash: 'md5' as never }), code('ERR_INVALID_OPTION'));
+    assert.throws(() => buildOcspRequest(chain.leaf, chain.issuer, 'md5' as never), code('ERR_INVALID_ARGUMENT'));
+    const reason = new Error('stop');
+    const err = await fetchOcspResponse({ certFile: pki.leaf.chain, signal: AbortSignal.abort(reason) }).catch((e: unknown) => e);
+    assert.ok(err instanceof StaplingError && err.code === 'ERR_ABORTED', String(err));
+    assert.equal(err.cause, reason);
+    assert.match(err.message, /stop/);
   });
 });
 

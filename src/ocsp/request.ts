@@ -1,4 +1,5 @@
 import { StaplingError } from '../errors.js';
+import { invalidArgument } from '../options.js';
 import { issuerHashes, type CertificateInfo } from '../pki.js';
 import { CERT_ID_HASHES, type CertIdHash } from './parse.js';
 
@@ -19,7 +20,7 @@ import { CERT_ID_HASHES, type CertIdHash } from './parse.js';
  */
 export function buildOcspRequest(leaf: CertificateInfo, issuer: CertificateInfo, hash: CertIdHash = 'sha1'): Buffer {
   const oid = Object.keys(CERT_ID_HASHES).find((key) => CERT_ID_HASHES[key] === hash);
-  if (!oid) throw new TypeError(`unsupported CertID hash ${String(hash)}`);
+  if (!oid) throw invalidArgument('buildOcspRequest', 'hash', 'sha1, sha256, sha384 or sha512', hash);
   const { nameHash, keyHash } = issuerHashes(issuer, hash);
   const certId = tlv(0x30, [
     tlv(0x30, [tlv(0x06, encodeOid(oid)), tlv(0x05, [])]), // AlgorithmIdentifier with NULL parameters, as openssl writes it
