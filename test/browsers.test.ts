@@ -19,7 +19,7 @@ import { browserJudge, browserJudgeLibrary, type BrowserName, type BrowserVerdic
 import { buildResponse, certId, currentWindow, extension, seq, tlv } from './fixtures/craft.js';
 import { judgeCerts, type JudgeCerts } from './fixtures/judges.js';
 import { makePki, type Pki } from './fixtures/pki.js';
-import { GOOD_RESPONDER_EXTENSIONS, issueResponder } from './fixtures/responders.js';
+import { craftResponder, GOOD_RESPONDER_EXTENSIONS, issueResponder } from './fixtures/responders.js';
 
 const DAYS = 24 * 60;
 
@@ -86,6 +86,15 @@ export const CASES: BrowserCase[] = [
     browser: 'firefox',
     make: (pki) =>
       pki.respond({ signer: issueResponder(pki, { extensions: GOOD_RESPONDER_EXTENSIONS.replace('basicConstraints = CA:FALSE', 'basicConstraints = critical, CA:TRUE') }) }),
+    library: 'ERR_OCSP_SIGNER_UNAUTHORIZED',
+    bare: 'SEC_ERROR_OCSP_INVALID_SIGNING_CERT',
+    served: 'loads',
+  },
+  {
+    name: "a delegated responder whose issuer Name is the CA's subject in PrintableString (the CA's is UTF8String)",
+    browser: 'firefox',
+    // curl, gnutls-cli and openssl accept it (names compared canonically); Firefox compares bytes.
+    make: (pki) => pki.respond({ signer: craftResponder(pki, issueResponder(pki), { printableIssuer: true }) }),
     library: 'ERR_OCSP_SIGNER_UNAUTHORIZED',
     bare: 'SEC_ERROR_OCSP_INVALID_SIGNING_CERT',
     served: 'loads',
