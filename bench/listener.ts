@@ -1,7 +1,8 @@
 // 2. Cost of the OCSPRequest listener per handshake, with 1 and with 10,000 certificates.
 import { readFile } from 'node:fs/promises';
 import tls from 'node:tls';
-import { createStaplingContext, type OcspRequestListener } from '../src/index.js';
+import type { OcspRequestListener } from '../src/dispatch.js';
+import { createStaplingContext } from '../src/index.js';
 import { benchPki, leafDer, manyCertificates } from './lib/fixtures.js';
 import { timeListener, type LookupTiming } from './lib/lookup.js';
 import { startChild } from './lib/proc.js';

@@ -2,7 +2,9 @@ import cluster from 'node:cluster';
 import { randomUUID } from 'node:crypto';
 import type { ReloadOptions } from './context.js';
 import { StaplingContext } from './context.js';
-import { reloadForResult, type StaplingRegistry } from './registry.js';
+import type { StaplingErrorCode } from './errors.js';
+import { clusterReloadOptions, invalidArgument } from './options.js';
+import { reloadForResult, StaplingRegistry } from './registry.js';
 
 const REQUEST = 'ocsp-stapler:reload';
 const REPLY = 'ocsp-stapler:reloaded';
@@ -14,11 +16,19 @@ export interface WorkerFileResult {
   /** True when the file passed every check and is now stapled. */
   readonly ok: boolean;
   /** Error code when refused. */
-  readonly code: string | undefined;
+  readonly code: StaplingErrorCode | undefined;
   /** The refusal's message, when refused. */
   readonly message: string | undefined;
   /** When the staple now held stops being valid (ISO time), if stapling. */
   readonly validUntil: string | undefined;
+}
+
+/** Options of {@link reloadClusterWorkers}. */
+export interface ClusterReloadOptions {
+  /** Workers re-read their certificate files too, as {@link ReloadOptions.certificate}. Default false. */
+  certificate?: boolean;
+  /** How long to wait for each worker's answer, in ms. Default 10000. */
+  timeoutMs?: number;
 }
 
 /** One worker's answer to {@link reloadClusterWorkers}. */
@@ -53,7 +63,11 @@ interface ReloadReply {
  * ```
  */
 export function serveClusterReloads(targets: Iterable<StaplingContext | StaplingRegistry>): () => void {
+  const expected = 'an iterable of StaplingContext and StaplingRegistry';
+  if (typeof (targets as Partial<Iterable<unknown>> | null)?.[Symbol.iterator] !== 'function') throw invalidArgument('serveClusterReloads', 'targets', expected, targets);
   const list = [...targets];
+  const bad = list.find((t) => !(t instanceof StaplingContext) && !(t instanceof StaplingRegistry));
+  if (bad !== undefined) throw invalidArgument('serveClusterReloads', 'targets', expected, bad);
   const onMessage = async (message: unknown) => {
     if (!isRequest(message)) return;
     const options: ReloadOptions = { certificate: message.certificate };
@@ -75,8 +89,9 @@ export function serveClusterReloads(targets: Iterable<StaplingContext | Stapling
 
 /**
  * In the cluster primary: makes every worker reload (through {@link serveClusterReloads}) and
- * resolves with each worker's result. Never rejects; a worker that does not answer within
- * `timeoutMs` (default 10000) is reported with `answered: false`.
+ * resolves with each worker's result. A worker that does not answer within `timeoutMs`
+ * (default 10000) is reported with `answered: false`. Rejects only on a bad option
+ * (`ERR_INVALID_OPTION`; `ocspFile` is one: each worker reloads the files it holds).
  *
  * @example
  * ```ts
@@ -85,9 +100,9 @@ export function serveClusterReloads(targets: Iterable<StaplingContext | Stapling
  * });
  * ```
  */
-export async function reloadClusterWorkers(options: ReloadOptions & { timeoutMs?: number } = {}): Promise<WorkerReloadResult[]> {
+export async function reloadClusterWorkers(options?: ClusterReloadOptions): Promise<WorkerReloadResult[]> {
+  const { certificate, timeoutMs } = clusterReloadOptions('reloadClusterWorkers', options);
   const id = randomUUID();
-  const timeoutMs = options.timeoutMs ?? 10_000;
   const workers = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined && w.isConnected());
   return Promise.all(
     workers.map(
@@ -103,7 +118,7 @@ export async function reloadClusterWorkers(options: ReloadOptions & { timeoutMs?
           };
           const timer = setTimeout(() => done({ workerId: worker!.id, answered: false, files: [] }), timeoutMs);
           worker!.on('message', onMessage);
-          const request: ReloadRequest = { type: REQUEST, id, certificate: options.certificate ?? false };
+          const request: ReloadRequest = { type: REQUEST, id, certificate };
           // The channel may close between isConnected() and send(): answer for the worker then.
           worker!.send(request, (err: Error | null) => {
             if (err) done({ workerId: worker!.id, answered: false, files: [] });

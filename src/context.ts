@@ -1,10 +1,12 @@
 import { EventEmitter } from 'node:events';
-import type { Server as TlsServer } from 'node:tls';
+import { Server as TlsServerClass, type Server as TlsServer } from 'node:tls';
+import { clockWithNow, startDeadline, type Clock, type Deadline } from './clock.js';
 import { attachSource, detachSource, type StapleSource } from './dispatch.js';
 import { StaplingError, type StaplingErrorCode } from './errors.js';
 import { readOcspFile } from './ocsp/file.js';
 import type { CertIdHash, CertStatus } from './ocsp/parse.js';
-import { DEFAULT_LIMITS, readMaxAgeMs, verifyOcspResponse, type SignedBy, type VerifiedResponse, type VerifyLimits } from './ocsp/verify.js';
+import { verifyOcspResponse, type SignedBy, type VerifiedResponse, type VerifyLimits } from './ocsp/verify.js';
+import { checkBytes, contextOptions, invalidArgument, reloadOptions, watchOptions, type ResolvedContextOptions } from './options.js';
 import { loadCertificateChain, type CertificateChain } from './pki.js';
 import { watchFile, type FileWatch, type WatchOptions } from './watch.js';
 import { nameLine } from './printable.js';
@@ -201,12 +203,12 @@ interface Previous extends StapleSource {
   readonly chain: CertificateChain;
   readonly loaded: Loaded;
   readonly keptUntil: number;
-  timer: NodeJS.Timeout | null;
+  timer: Deadline | null;
   stapleNow(): Buffer | null;
 }
 
-// setTimeout's longest delay; longer waits are done in steps.
-const MAX_TIMER = 0x7fffffff;
+// Only createStaplingContext and the registry make contexts: see StaplingContext.create.
+const CREATE = Symbol('StaplingContext.create');
 
 /**
  * Staples the OCSP response held in one file for one certificate, on any number of servers.
@@ -215,15 +217,16 @@ const MAX_TIMER = 0x7fffffff;
  * The handshake path ({@link StaplingContext.stapleNow}) only compares two numbers and hands
  * back a Buffer made ready at load time: no I/O, no parsing, no crypto.
  */
-export class StaplingContext extends EventEmitter<StaplingContextEvents> implements StapleSource {
+export class StaplingContext extends EventEmitter<StaplingContextEvents> {
   // ocspFile changes with reload({ ocspFile }); the rest is fixed.
-  readonly #options: Required<Omit<StaplingContextOptions, 'issuerFile'>> & { issuerFile: string | undefined };
+  readonly #options: { -readonly [K in keyof ResolvedContextOptions]: ResolvedContextOptions[K] };
+  readonly #clock: Clock;
   #chain: CertificateChain;
   #loaded: Loaded | null = null;
   #previous: Previous | null = null;
   #lastRefusal: Refusal | null = null;
   readonly #servers = new Set<TlsServer>();
-  #timer: NodeJS.Timeout | null = null;
+  #timer: Deadline | null = null;
   #expiringSent = false;
   #closed = false;
   #running: Promise<StapleStatus> | null = null;
@@ -241,22 +244,23 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
   #reloads = 0;
   readonly #refusalsByCode: Partial<Record<StaplingErrorCode, number>> = {};
 
-  /** @internal Use {@link createStaplingContext}. */
-  constructor(options: StaplingContextOptions, chain: CertificateChain) {
+  // Private: a context is made by createStaplingContext (or a registry), never with `new`.
+  private constructor(token: symbol, options: ResolvedContextOptions, chain: CertificateChain) {
     super();
-    this.#options = {
-      certFile: options.certFile,
-      ocspFile: options.ocspFile,
-      issuerFile: options.issuerFile,
-      maxResponseBytes: options.maxResponseBytes ?? DEFAULT_LIMITS.maxResponseBytes,
-      clockSkewMs: options.clockSkewMs ?? DEFAULT_LIMITS.clockSkewMs,
-      maxAgeWithoutNextUpdateMs: options.maxAgeWithoutNextUpdateMs ?? DEFAULT_LIMITS.maxAgeWithoutNextUpdateMs,
-      maxAgeMs: readMaxAgeMs('StaplingContext', options),
-      expiringMarginMs: options.expiringMarginMs ?? 3_600_000,
-      previousCertificateMs: options.previousCertificateMs ?? 86_400_000,
-      now: options.now ?? Date.now,
-    };
+    if (token !== CREATE) throw invalidArgument('new StaplingContext', 'token', 'nothing: make contexts with createStaplingContext()', token);
+    this.#options = { ...options };
+    this.#clock = clockWithNow(options.now);
     this.#chain = chain;
+  }
+
+  /** @internal A context for options already checked (by createStaplingContext or a registry). */
+  static create(options: ResolvedContextOptions, chain: CertificateChain): StaplingContext {
+    return new StaplingContext(CREATE, options, chain);
+  }
+
+  /** True once {@link close} was called. */
+  get closed(): boolean {
+    return this.#closed;
   }
 
   /** DER of the server certificate: the key the OCSPRequest listener matches on. */
@@ -309,7 +313,8 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
    * ```
    */
   attach(server: TlsServer): this {
-    if (this.#closed) throw new Error('this StaplingContext is closed');
+    if (this.#closed) throw closedError('attach');
+    checkServer('StaplingContext.attach', server);
     attachSource(server, this);
     if (this.#previous) attachSource(server, this.#previous);
     this.#servers.add(server);
@@ -318,6 +323,7 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
 
   /** Removes this context from `server`. */
   detach(server: TlsServer): this {
+    checkServer('StaplingContext.detach', server);
     detachSource(server, this);
     if (this.#previous) detachSource(server, this.#previous);
     this.#servers.delete(server);
@@ -331,15 +337,21 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
    * follow-up reload, which reads the file after the running one ends: the newest file wins.
    * After {@link close}, rejects with a plain `Error`.
    */
-  reload(options: ReloadOptions = {}): Promise<StapleStatus> {
-    if (this.#closed) return Promise.reject(new Error('this StaplingContext is closed'));
+  reload(options?: ReloadOptions): Promise<StapleStatus> {
+    if (this.#closed) return Promise.reject(closedError('reload'));
+    let checked: ReloadOptions;
+    try {
+      checked = reloadOptions('StaplingContext.reload', options, true);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     this.#explicitPending = true;
-    return this.#request(options);
+    return this.#request(checked);
   }
 
   // reload() without asking for events when nothing changed: what a watch calls.
   #request(options: ReloadOptions): Promise<StapleStatus> {
-    if (this.#closed) return Promise.reject(new Error('this StaplingContext is closed'));
+    if (this.#closed) return Promise.reject(closedError('reload'));
     if (options.certificate) this.#certificatePending = true;
     if (options.ocspFile !== undefined) this.#pendingFile = options.ocspFile;
     if (!this.#running) return this.#start();
@@ -400,6 +412,7 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
    * stapled. Throws the {@link StaplingError} a reload would reject with.
    */
   verify(bytes: Uint8Array): VerifiedResponse {
+    checkBytes('StaplingContext.verify', 'bytes', bytes);
     return verifyOcspResponse(bytes, this.#chain.leaf, this.#chain.issuer, this.#limits());
   }
 
@@ -417,8 +430,10 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
    * ctx.watch({ certificate: true }).on('refused', (err) => log.warn(err.message));
    * ```
    */
-  watch(options: ContextWatchOptions = {}): this {
-    if (this.#closed) throw new Error('this StaplingContext is closed');
+  watch(options?: ContextWatchOptions): this {
+    if (this.#closed) throw closedError('watch');
+    const checked = watchOptions('StaplingContext.watch', options);
+    options = { debounceMs: checked.debounceMs, pollMs: checked.pollMs, certificate: checked.certificate };
     const quiet = () => undefined; // refusals are reported through the 'refused' event
     this.#watches.push(watchFile(this.#options.ocspFile, () => this.#request({}).catch(quiet), options));
     if (options.certificate) {
@@ -454,7 +469,7 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
 
   #start(): Promise<StapleStatus> {
     // A reload queued before close() must not run after it.
-    if (this.#closed) return Promise.reject(new Error('this StaplingContext is closed'));
+    if (this.#closed) return Promise.reject(closedError('reload'));
     const run = this.#load().finally(() => {
       if (this.#running === run) this.#running = null;
     });
@@ -471,7 +486,8 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
       try {
         renewed = this.#swapCertificate(await loadCertificateChain(this.#options.certFile, this.#options.issuerFile));
       } catch (err) {
-        throw this.#refuse(err as StaplingError);
+        // Only a refusal of the files is counted; anything else is rethrown as itself.
+        throw isRefusal(err) ? this.#refuse(err) : err;
       }
     }
     const file = this.#pendingFile ?? this.#options.ocspFile;
@@ -488,7 +504,10 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
       bytes = await readOcspFile(file, this.#options.maxResponseBytes);
       verified = this.verify(bytes);
     } catch (err) {
-      const error = err instanceof StaplingError ? err.withFile(file) : new StaplingError('ERR_OCSP_MALFORMED', 'unexpected failure while checking the response', { found: String(err), file, cause: err });
+      // An unexpected failure (a bug, a throwing `now`) is not a refusal of the file: rethrown
+      // as itself, never counted, never reported as a malformed file.
+      if (!isRefusal(err)) throw err;
+      const error = err.withFile(file);
       if (unchanged(bytes, error.code)) throw error;
       throw this.#refuse(error);
     }
@@ -559,27 +578,23 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
         return t >= loaded.validFrom && t < keptUntil ? loaded.bytes : null;
       },
     };
-    const expire = () => {
-      previous.timer = null;
-      if (this.#previous !== previous) return;
-      const left = previous.keptUntil - this.#options.now();
-      if (left <= 0) this.#dropPrevious();
-      else arm(left);
-    };
-    const arm = (ms: number) => {
-      previous.timer = setTimeout(expire, Math.min(ms, MAX_TIMER));
-      previous.timer.unref();
-    };
     this.#previous = previous;
     for (const server of this.#servers) attachSource(server, previous);
-    arm(keptUntil - now);
+    previous.timer = startDeadline(
+      keptUntil,
+      () => {
+        previous.timer = null;
+        if (this.#previous === previous) this.#dropPrevious();
+      },
+      this.#clock,
+    );
   }
 
   #dropPrevious(): void {
     const previous = this.#previous;
     if (!previous) return;
     this.#previous = null;
-    if (previous.timer) clearTimeout(previous.timer);
+    previous.timer?.cancel();
     for (const server of this.#servers) detachSource(server, previous);
   }
 
@@ -592,8 +607,7 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
     if (now >= loaded.validUntil) return;
     const expiringAt = loaded.validUntil - this.#options.expiringMarginMs;
     const next = !this.#expiringSent ? Math.max(expiringAt, now) : loaded.validUntil;
-    this.#timer = setTimeout(() => this.#tick(loaded), Math.min(Math.max(next - now, 0), MAX_TIMER));
-    this.#timer.unref();
+    this.#timer = startDeadline(next, () => this.#tick(loaded), this.#clock);
   }
 
   #tick(loaded: Loaded): void {
@@ -612,19 +626,35 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> impleme
   }
 
   #clearTimer(): void {
-    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer?.cancel();
     this.#timer = null;
   }
 }
 
 function noop(): void {}
 
+// A refusal of the files (certificate or response family) is counted; a usage error (a `now`
+// that returns no number) or a bug is not.
+function isRefusal(err: unknown): err is StaplingError {
+  return err instanceof StaplingError && (err.family === 'response' || err.family === 'certificate');
+}
+
+function closedError(method: string): StaplingError {
+  return new StaplingError('ERR_CLOSED', `StaplingContext.${method}: the context is closed`, { expected: 'a context not yet closed', found: 'close() was called' });
+}
+
+/** @internal Throws `ERR_INVALID_ARGUMENT` unless `server` can take an OCSPRequest listener. */
+export function checkServer(where: string, server: unknown): asserts server is TlsServer {
+  if (!(server instanceof TlsServerClass)) throw invalidArgument(where, 'server', 'a tls.Server (https, http2 secure or tls)', server);
+}
+
 /**
  * Loads the certificate and its issuer, then the OCSP response file, and returns a context
  * ready to {@link StaplingContext.attach} to servers.
  *
- * Rejects (with a {@link StaplingError}) only when the certificate side is unusable:
- * `ERR_CERT_READ`, `ERR_CERT_PARSE`, `ERR_ISSUER_NOT_FOUND`. A missing or refused OCSP file
+ * Rejects (with a {@link StaplingError}) when an option is missing or not valid
+ * (`ERR_INVALID_OPTION`, at once) or the certificate side is unusable: `ERR_CERT_READ`,
+ * `ERR_CERT_PARSE`, `ERR_ISSUER_NOT_FOUND`. A missing or refused OCSP file
  * does not reject: the job that writes it may not have run yet. The context then staples
  * nothing and `status().lastRefusal` says why, until a {@link StaplingContext.reload} succeeds.
  *
@@ -642,9 +672,14 @@ function noop(): void {}
  * ```
  */
 export async function createStaplingContext(options: StaplingContextOptions): Promise<StaplingContext> {
-  readMaxAgeMs('createStaplingContext', options);
-  const chain = await loadCertificateChain(options.certFile, options.issuerFile);
-  const context = new StaplingContext(options, chain);
-  await context.reload().catch(noop);
+  const checked = contextOptions('createStaplingContext', options);
+  const chain = await loadCertificateChain(checked.certFile, checked.issuerFile);
+  const context = StaplingContext.create(checked, chain);
+  await context.reload().catch(async (err: unknown) => {
+    // A refused file is reported by status(); anything else is a failure of its own.
+    if (isRefusal(err)) return;
+    await context.close();
+    throw err;
+  });
   return context;
 }

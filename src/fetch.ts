@@ -1,10 +1,10 @@
 import http from 'node:http';
 import https from 'node:https';
 import { StaplingError } from './errors.js';
-import { invalidOption, MAX_TIMER_MS } from './options.js';
-import { CERT_ID_HASHES, type CertIdHash } from './ocsp/parse.js';
+import type { CertIdHash } from './ocsp/parse.js';
 import { buildOcspRequest, getUrlFor, responderUrl } from './ocsp/request.js';
-import { DEFAULT_LIMITS, readMaxAgeMs, verifyOcspResponse, type VerifiedResponse } from './ocsp/verify.js';
+import { verifyOcspResponse, type VerifiedResponse } from './ocsp/verify.js';
+import { fetchOptions } from './options.js';
 import { loadCertificateChain, type CertificateInfo } from './pki.js';
 
 /** Options of {@link fetchOcspResponse}. Give either `certFile` or `cert` and `issuer`. */
@@ -40,7 +40,7 @@ export interface FetchOcspOptions {
   maxBytes?: number;
   /** Redirects followed before giving up. Default 3. */
   maxRedirects?: number;
-  /** Cancels the fetch; the promise then rejects with `signal.reason`. */
+  /** Cancels the fetch; the promise then rejects with `ERR_ABORTED`, whose `cause` is `signal.reason`. */
   signal?: AbortSignal;
   /** The clock the response is checked against, in ms since the epoch. Default `Date.now`. */
   now?: () => number;
@@ -137,51 +137,38 @@ export interface FetchPlan {
  * ```
  */
 export async function fetchOcspResponse(options: FetchOcspOptions): Promise<FetchedOcspResponse> {
-  const transport = transportWithDefaults(options);
-  const maxAgeMs = readMaxAgeMs('fetchOcspResponse', options);
+  const o = fetchOptions('fetchOcspResponse', options);
   let leaf: CertificateInfo;
   let issuer: CertificateInfo;
-  if (options.certFile !== undefined) {
-    ({ leaf, issuer } = await loadCertificateChain(options.certFile, options.issuerFile));
-  } else if (options.cert && options.issuer) {
-    leaf = options.cert;
-    issuer = options.issuer;
+  if (o.certFile !== undefined) {
+    ({ leaf, issuer } = await loadCertificateChain(o.certFile, o.issuerFile));
   } else {
-    throw invalidOption('fetchOcspResponse', 'certFile', 'certFile, or cert and issuer', options.certFile);
+    leaf = o.cert as CertificateInfo;
+    issuer = o.issuer as CertificateInfo;
   }
-  const now = options.now ?? Date.now;
-  const clockSkewMs = options.clockSkewMs ?? DEFAULT_LIMITS.clockSkewMs;
-  const maxAgeWithoutNextUpdateMs = options.maxAgeWithoutNextUpdateMs ?? DEFAULT_LIMITS.maxAgeWithoutNextUpdateMs;
-  // No validators: the answer is never a 304.
-  return (await fetchWithPlan({
-    leaf,
-    issuer,
-    ...transport,
-    signal: options.signal,
-    now,
-    verify: (bytes) => verifyOcspResponse(bytes, leaf, issuer, { now: now(), clockSkewMs, maxAgeWithoutNextUpdateMs, maxAgeMs, maxResponseBytes: transport.maxBytes }),
-  })) as FetchedOcspResponse;
-}
-
-/** @internal How a request is sent, with every default applied; shared by fetch and the in-process refresh. */
-export function transportWithDefaults(
-  options: Pick<FetchOcspOptions, 'url' | 'hash' | 'method' | 'timeoutMs' | 'maxBytes' | 'maxRedirects'>,
-): Pick<FetchPlan, 'url' | 'hash' | 'method' | 'timeoutMs' | 'maxBytes' | 'maxRedirects'> {
-  const timeoutMs = options.timeoutMs ?? 10_000;
-  // setTimeout fires a delay of 2^31 ms or more after 1 ms: a huge timeout would time out at once.
-  if (typeof timeoutMs !== 'number' || !(timeoutMs >= 1 && timeoutMs <= MAX_TIMER_MS)) {
-    throw invalidOption('fetch', 'timeoutMs', `a number of ms from 1 to ${MAX_TIMER_MS} (setTimeout's range)`, timeoutMs);
+  const { now, clockSkewMs, maxAgeWithoutNextUpdateMs, maxAgeMs } = o;
+  try {
+    // No validators: the answer is never a 304.
+    return (await fetchWithPlan({
+      leaf,
+      issuer,
+      url: o.url,
+      hash: o.hash,
+      method: o.method,
+      timeoutMs: o.timeoutMs,
+      maxBytes: o.maxBytes,
+      maxRedirects: o.maxRedirects,
+      signal: o.signal,
+      now,
+      verify: (bytes) => verifyOcspResponse(bytes, leaf, issuer, { now: now(), clockSkewMs, maxAgeWithoutNextUpdateMs, maxAgeMs, maxResponseBytes: o.maxBytes }),
+    })) as FetchedOcspResponse;
+  } catch (err) {
+    // The caller's signal: a StaplingError too, with the signal's reason as its cause.
+    if (o.signal?.aborted && err === o.signal.reason) {
+      throw new StaplingError('ERR_ABORTED', 'fetchOcspResponse: the fetch was aborted', { expected: 'a signal that does not fire', found: String((err as Error)?.message ?? err), cause: err });
+    }
+    throw err;
   }
-  const hash = options.hash ?? 'sha1';
-  if (!Object.values(CERT_ID_HASHES).includes(hash)) throw invalidOption('fetch', 'hash', 'sha1, sha256, sha384 or sha512', hash);
-  return {
-    url: options.url,
-    hash,
-    method: options.method ?? 'POST',
-    timeoutMs,
-    maxBytes: options.maxBytes ?? DEFAULT_LIMITS.maxResponseBytes,
-    maxRedirects: options.maxRedirects ?? 3,
-  };
 }
 
 /** @internal The fetch itself, with the check supplied by the caller. */

@@ -1,8 +1,9 @@
 import type { AddressInfo } from 'node:net';
 import type { Server as TlsServer } from 'node:tls';
-import type { StaplingContext } from './context.js';
+import { checkServer, StaplingContext } from './context.js';
 import { dispatcherOf } from './dispatch.js';
-import type { StaplingRegistry } from './registry.js';
+import { invalidArgument, OptionReader } from './options.js';
+import { StaplingRegistry } from './registry.js';
 
 /** What {@link renderPrometheus} and {@link registerPrometheusMetrics} report on. */
 export interface MetricsSources {
@@ -90,6 +91,7 @@ const HELP: Record<MetricName, [type: 'gauge' | 'counter', help: string]> = {
  * listening).
  */
 export function collectMetrics(sources: MetricsSources): MetricFamily[] {
+  checkSources('collectMetrics', sources);
   const contexts = new Set<StaplingContext>();
   for (const item of sources.contexts ?? []) {
     if ('contexts' in item) for (const c of item.contexts()) contexts.add(c);
@@ -154,6 +156,7 @@ function listenerOf(server: TlsServer): string {
  * ```
  */
 export function renderPrometheus(sources: MetricsSources): string {
+  checkSources('renderPrometheus', sources);
   let out = '';
   for (const family of collectMetrics(sources)) {
     out += `# HELP ${family.name} ${escapeHelp(family.help)}\n# TYPE ${family.name} ${family.type}\n`;
@@ -230,6 +233,10 @@ export interface PrometheusRegistryLike {
  * ```
  */
 export function registerPrometheusMetrics(registry: PrometheusRegistryLike, sources: MetricsSources): CollectorMetric[] {
+  if (typeof (registry as Partial<PrometheusRegistryLike> | null)?.registerMetric !== 'function') {
+    throw invalidArgument('registerPrometheusMetrics', 'registry', 'a prom-client Registry (with registerMetric)', registry);
+  }
+  checkSources('registerPrometheusMetrics', sources);
   const openMetrics = registry.contentType?.startsWith('application/openmetrics-text') ?? false;
   // One collection per scrape: prom-client calls every metric's get() in the same tick.
   let collected: Map<string, MetricFamily> | null = null;
@@ -258,4 +265,18 @@ export function registerPrometheusMetrics(registry: PrometheusRegistryLike, sour
   });
   for (const metric of metrics) registry.registerMetric(metric as never);
   return metrics;
+}
+
+// Checked where they enter, so that a scrape never throws for a mistake made at set-up.
+function checkSources(where: string, sources: MetricsSources): void {
+  if (sources === undefined) throw invalidArgument(where, 'sources', 'an object { contexts?, servers? }', sources);
+  const o = new OptionReader<MetricsSources>(where, sources);
+  const expected = 'an iterable of StaplingContext and StaplingRegistry';
+  const iterable = (v: unknown): v is Iterable<unknown> => typeof (v as Partial<Iterable<unknown>> | null)?.[Symbol.iterator] === 'function' && typeof v !== 'string';
+  const items = o.check('contexts', expected, iterable);
+  for (const item of items ?? []) {
+    if (!(item instanceof StaplingRegistry) && !(item instanceof StaplingContext)) throw o.invalid('contexts', expected, item);
+  }
+  const servers = o.check('servers', 'an iterable of tls.Server', iterable);
+  for (const server of servers ?? []) checkServer(where, server);
 }

@@ -45,6 +45,11 @@ export const DEFAULTS = Object.freeze({
   /** How long before the staple stops being valid the context's `'expiring'` event fires, in ms: one hour. */
   expiringMarginMs: 3_600_000,
   /**
+   * After a certificate renewal, how long the previous certificate keeps its staple, in ms: one
+   * day, for servers that call setSecureContext some time after the files changed.
+   */
+  previousCertificateMs: 86_400_000,
+  /**
    * Largest certificate or issuer file read, in bytes: 1 MiB. A certificate with its chain is a
    * few KB, and even a whole CA bundle used as issuerFile is a few hundred KB; the cap keeps a
    * wrong path (a log, a device) from being read into memory.
@@ -117,13 +122,18 @@ interface NumberRange {
  */
 export class OptionReader<T extends object> {
   readonly #where: string;
+  readonly #prefix: string;
   readonly #options: Record<string, unknown>;
 
-  /** `options` must be an object or undefined (then every option is absent). */
-  constructor(where: string, options: T | undefined) {
+  /**
+   * `options` must be an object or undefined (then every option is absent). `prefix` is put
+   * before each option's name in messages (e.g. `entries[2].`).
+   */
+  constructor(where: string, options: T | undefined, prefix = '') {
     this.#where = where;
+    this.#prefix = prefix;
     if (options !== undefined && (typeof options !== 'object' || options === null || Array.isArray(options))) {
-      throw invalidArgument(where, 'options', 'an object', options);
+      throw prefix ? invalidOption(where, prefix.replace(/\.$/, ''), 'an object', options) : invalidArgument(where, 'options', 'an object', options);
     }
     this.#options = (options ?? {}) as Record<string, unknown>;
   }
@@ -244,11 +254,11 @@ export class OptionReader<T extends object> {
   }
 
   #invalid(name: string, expected: string, value: unknown): StaplingError {
-    return invalidOption(this.#where, name, expected, value);
+    return invalidOption(this.#where, this.#prefix + name, expected, value);
   }
 
   #missing(name: string, expected: string): StaplingError {
-    return new StaplingError('ERR_INVALID_OPTION', `${this.#where}: option ${name} is required`, { expected, found: 'nothing (undefined)' });
+    return new StaplingError('ERR_INVALID_OPTION', `${this.#where}: option ${this.#prefix}${name} is required`, { expected, found: 'nothing (undefined)' });
   }
 }
 
@@ -287,4 +297,325 @@ export function describeValue(value: unknown): string {
 
 function describeRange({ min, max, integer }: NumberRange): string {
   return `a finite ${integer ? 'whole ' : ''}number from ${min} to ${max}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The options of each public function, checked and with their defaults applied.
+// ---------------------------------------------------------------------------------------------
+
+/** @internal The checks' limits, as every function that checks a response takes them. */
+export interface CheckOptions {
+  readonly maxResponseBytes: number;
+  readonly clockSkewMs: number;
+  readonly maxAgeWithoutNextUpdateMs: number;
+  readonly maxAgeMs: number;
+}
+
+type CheckOptionNames = 'maxResponseBytes' | 'clockSkewMs' | 'maxAgeWithoutNextUpdateMs' | 'maxAgeMs';
+
+function readChecks(o: OptionReader<Partial<Record<CheckOptionNames, unknown>>>): CheckOptions {
+  return {
+    maxResponseBytes: o.bytes('maxResponseBytes', DEFAULTS.maxResponseBytes),
+    clockSkewMs: o.duration('clockSkewMs', DEFAULTS.clockSkewMs),
+    // 0 would refuse every response without nextUpdate at once: at least 1 ms.
+    maxAgeWithoutNextUpdateMs: o.duration('maxAgeWithoutNextUpdateMs', DEFAULTS.maxAgeWithoutNextUpdateMs, 1),
+    // Within setTimeout's range: staple windows are scheduled with it (see readMaxAgeMs in verify.ts).
+    maxAgeMs: o.timer('maxAgeMs', DEFAULTS.maxAgeMs),
+  };
+}
+
+/** @internal The options every context of a registry shares, checked. */
+export interface ContextChecks extends CheckOptions {
+  readonly expiringMarginMs: number;
+  readonly previousCertificateMs: number;
+  readonly now: () => number;
+}
+
+/** @internal A context's options, checked, with defaults. */
+export interface ResolvedContextOptions extends ContextChecks {
+  readonly certFile: string;
+  readonly ocspFile: string;
+  readonly issuerFile: string | undefined;
+}
+
+interface ContextOptionsShape {
+  certFile?: unknown;
+  ocspFile?: unknown;
+  issuerFile?: unknown;
+  maxResponseBytes?: unknown;
+  clockSkewMs?: unknown;
+  maxAgeWithoutNextUpdateMs?: unknown;
+  maxAgeMs?: unknown;
+  expiringMarginMs?: unknown;
+  previousCertificateMs?: unknown;
+  now?: unknown;
+}
+
+function readContextChecks(o: OptionReader<ContextOptionsShape>): ContextChecks {
+  return {
+    ...readChecks(o),
+    expiringMarginMs: o.duration('expiringMarginMs', DEFAULTS.expiringMarginMs),
+    previousCertificateMs: o.duration('previousCertificateMs', DEFAULTS.previousCertificateMs),
+    now: o.function('now', Date.now),
+  };
+}
+
+/** @internal Checks the options of {@link createStaplingContext}. */
+export function contextOptions(where: string, options: object | undefined): ResolvedContextOptions {
+  const o = new OptionReader<ContextOptionsShape>(where, options);
+  return { certFile: o.path('certFile'), ocspFile: o.path('ocspFile'), issuerFile: o.path('issuerFile', undefined), ...readContextChecks(o) };
+}
+
+/** @internal A registry's options, checked, with defaults. */
+export interface ResolvedRegistryOptions {
+  readonly dir: string | undefined;
+  readonly entries: readonly ResolvedEntry[];
+  readonly load: 'eager' | 'lazy';
+  readonly concurrency: number;
+  readonly checks: ContextChecks;
+}
+
+/** @internal One registry entry, checked. */
+export interface ResolvedEntry {
+  readonly certFile: string;
+  readonly ocspFile: string;
+  readonly issuerFile: string | undefined;
+}
+
+interface RegistryOptionsShape extends Omit<ContextOptionsShape, 'certFile' | 'ocspFile' | 'issuerFile'> {
+  dir?: unknown;
+  entries?: unknown;
+  load?: unknown;
+  concurrency?: unknown;
+}
+
+/** @internal Checks the options of {@link createStaplingRegistry}, entries included. */
+export function registryOptions(where: string, options: object | undefined): ResolvedRegistryOptions {
+  const o = new OptionReader<RegistryOptionsShape>(where, options);
+  const list = o.check('entries', 'an array of { certFile, ocspFile, issuerFile? }', Array.isArray) ?? [];
+  return {
+    dir: o.path('dir', undefined),
+    entries: list.map((entry: unknown, i: number) => registryEntry(where, entry, `entries[${i}].`)),
+    load: o.oneOf('load', ['eager', 'lazy'], DEFAULTS.load),
+    concurrency: o.number('concurrency', { min: 1, max: 65_536, integer: true }, DEFAULTS.concurrency),
+    checks: readContextChecks(o),
+  };
+}
+
+/** @internal Checks one {@link RegistryEntry}: an element of `entries` (with its `prefix`), or the argument of `add`. */
+export function registryEntry(where: string, entry: unknown, prefix?: string): ResolvedEntry {
+  if (prefix === undefined && (typeof entry !== 'object' || entry === null)) throw invalidArgument(where, 'entry', 'an object { certFile, ocspFile, issuerFile? }', entry);
+  const o = new OptionReader<{ certFile?: unknown; ocspFile?: unknown; issuerFile?: unknown }>(where, (entry ?? null) as object, prefix);
+  return { certFile: o.path('certFile'), ocspFile: o.path('ocspFile'), issuerFile: o.path('issuerFile', undefined) };
+}
+
+/** @internal Checks the options of a context's or a registry's reload. */
+export function reloadOptions(where: string, options: object | undefined, allowFile: boolean): { certificate: boolean; ocspFile: string | undefined } {
+  const o = new OptionReader<{ certificate?: unknown; ocspFile?: unknown }>(where, options);
+  if (!allowFile && o.raw('ocspFile') !== undefined) {
+    throw o.invalid('ocspFile', 'nothing: one file cannot serve every certificate (reload that context instead)', o.raw('ocspFile'));
+  }
+  return { certificate: o.boolean('certificate', false), ocspFile: o.path('ocspFile', undefined) };
+}
+
+/** @internal A watch's options, checked, with defaults. */
+export interface ResolvedWatchOptions {
+  readonly debounceMs: number;
+  readonly pollMs: number;
+  readonly certificate: boolean;
+}
+
+/** @internal Checks the options of {@link watchFile} and of a context's or registry's watch. */
+export function watchOptions(where: string, options: object | undefined): ResolvedWatchOptions {
+  const o = new OptionReader<{ debounceMs?: unknown; pollMs?: unknown; certificate?: unknown }>(where, options);
+  return { debounceMs: o.timer('debounceMs', DEFAULTS.debounceMs), pollMs: o.timer('pollMs', DEFAULTS.pollMs), certificate: o.boolean('certificate', false) };
+}
+
+/** @internal How a fetch is sent, checked, with defaults. */
+export interface ResolvedTransport {
+  readonly url: string | URL | undefined;
+  readonly hash: 'sha1' | 'sha256' | 'sha384' | 'sha512';
+  readonly method: 'POST' | 'GET';
+  readonly timeoutMs: number;
+  readonly maxBytes: number;
+  readonly maxRedirects: number;
+}
+
+interface TransportShape {
+  url?: unknown;
+  hash?: unknown;
+  method?: unknown;
+  timeoutMs?: unknown;
+  maxBytes?: unknown;
+  maxRedirects?: unknown;
+}
+
+/** The CertID hashes a request can use. */
+const HASHES = ['sha1', 'sha256', 'sha384', 'sha512'] as const;
+
+function readTransport(o: OptionReader<TransportShape>): ResolvedTransport {
+  return {
+    url: o.check('url', 'a URL (string or URL)', (v): v is string | URL => (typeof v === 'string' && v !== '') || v instanceof URL),
+    hash: o.oneOf('hash', HASHES, DEFAULTS.hash),
+    method: o.oneOf('method', ['POST', 'GET'], DEFAULTS.method),
+    timeoutMs: o.timer('timeoutMs', DEFAULTS.timeoutMs),
+    maxBytes: o.bytes('maxBytes', DEFAULTS.maxResponseBytes),
+    maxRedirects: o.number('maxRedirects', { min: 0, max: 20, integer: true }, DEFAULTS.maxRedirects),
+  };
+}
+
+/** @internal The options of {@link fetchOcspResponse}, checked, with defaults. */
+export interface ResolvedFetchOptions extends ResolvedTransport {
+  readonly certFile: string | undefined;
+  readonly issuerFile: string | undefined;
+  readonly cert: CertificateShape | undefined;
+  readonly issuer: CertificateShape | undefined;
+  readonly signal: AbortSignal | undefined;
+  readonly now: () => number;
+  readonly clockSkewMs: number;
+  readonly maxAgeWithoutNextUpdateMs: number;
+  readonly maxAgeMs: number;
+}
+
+interface FetchShape extends TransportShape {
+  certFile?: unknown;
+  issuerFile?: unknown;
+  cert?: unknown;
+  issuer?: unknown;
+  signal?: unknown;
+  now?: unknown;
+  clockSkewMs?: unknown;
+  maxAgeWithoutNextUpdateMs?: unknown;
+  maxAgeMs?: unknown;
+}
+
+/** @internal Checks the options of {@link fetchOcspResponse}. */
+export function fetchOptions(where: string, options: object | undefined): ResolvedFetchOptions {
+  const o = new OptionReader<FetchShape>(where, options);
+  const certFile = o.path('certFile', undefined);
+  const cert = o.check('cert', 'a CertificateInfo (from loadCertificateChain or readCertificate)', isCertificateInfo);
+  const issuer = o.check('issuer', 'a CertificateInfo (from loadCertificateChain or readCertificate)', isCertificateInfo);
+  if (certFile === undefined && (cert === undefined || issuer === undefined)) {
+    throw new StaplingError('ERR_INVALID_OPTION', `${where}: option certFile (or cert and issuer) is required`, {
+      expected: 'certFile, or both cert and issuer',
+      found: cert === undefined && issuer === undefined ? 'none of them' : `only ${cert === undefined ? 'issuer' : 'cert'}`,
+    });
+  }
+  const { clockSkewMs, maxAgeWithoutNextUpdateMs, maxAgeMs } = readChecks(o);
+  return {
+    certFile,
+    issuerFile: o.path('issuerFile', undefined),
+    cert,
+    issuer,
+    ...readTransport(o),
+    signal: o.instance('signal', AbortSignal),
+    now: o.function('now', Date.now),
+    clockSkewMs,
+    maxAgeWithoutNextUpdateMs,
+    maxAgeMs,
+  };
+}
+
+/** @internal The options of {@link startRefresh}, checked, with defaults. */
+export interface ResolvedRefreshOptions extends ResolvedTransport {
+  readonly refreshAt: number;
+  readonly jitter: number;
+  readonly minRetryMs: number;
+  readonly maxRetryMs: number;
+  readonly onError: ((error: StaplingError) => void) | undefined;
+  readonly clock: ClockShape | undefined;
+  readonly random: () => number;
+}
+
+interface RefreshShape extends TransportShape {
+  refreshAt?: unknown;
+  jitter?: unknown;
+  minRetryMs?: unknown;
+  maxRetryMs?: unknown;
+  onError?: unknown;
+  clock?: unknown;
+  random?: unknown;
+}
+
+/** @internal Checks the options of {@link startRefresh}. */
+export function refreshOptions(where: string, options: object | undefined): ResolvedRefreshOptions {
+  const o = new OptionReader<RefreshShape>(where, options);
+  const minRetryMs = o.timer('minRetryMs', DEFAULTS.minRetryMs);
+  const maxRetryMs = o.timer('maxRetryMs', Math.max(DEFAULTS.maxRetryMs, minRetryMs));
+  if (maxRetryMs < minRetryMs) throw o.invalid('maxRetryMs', `at least minRetryMs (${minRetryMs})`, maxRetryMs);
+  return {
+    ...readTransport(o),
+    refreshAt: o.number('refreshAt', { min: 0, max: 1 }, DEFAULTS.refreshAt),
+    jitter: o.number('jitter', { min: 0, max: 1 }, DEFAULTS.jitter),
+    minRetryMs,
+    maxRetryMs,
+    onError: o.function('onError'),
+    clock: o.methods<ClockShape>('clock', ['now', 'setTimeout', 'clearTimeout']),
+    random: o.function('random', Math.random),
+  };
+}
+
+/** @internal The options of {@link reloadClusterWorkers}, checked, with defaults. */
+export function clusterReloadOptions(where: string, options: object | undefined): { certificate: boolean; timeoutMs: number } {
+  const o = new OptionReader<{ certificate?: unknown; timeoutMs?: unknown; ocspFile?: unknown }>(where, options);
+  if (o.raw('ocspFile') !== undefined) throw o.invalid('ocspFile', 'nothing: workers reload the files they hold', o.raw('ocspFile'));
+  return { certificate: o.boolean('certificate', false), timeoutMs: o.timer('timeoutMs', DEFAULTS.clusterTimeoutMs) };
+}
+
+/** @internal Checks the limits given to {@link verifyOcspResponse} (all required). */
+export function verifyLimits(where: string, limits: object | undefined): CheckOptions & { now: number } {
+  if (limits === undefined) throw invalidArgument(where, 'limits', 'an object { now, clockSkewMs, maxAgeWithoutNextUpdateMs, maxResponseBytes }', limits);
+  const o = new OptionReader<{ now?: unknown } & Partial<Record<CheckOptionNames, unknown>>>(where, limits);
+  const required = (name: 'now' | CheckOptionNames) => {
+    if (o.raw(name) === undefined) throw o.invalid(name, 'a number (required)', undefined);
+  };
+  for (const name of ['now', 'maxResponseBytes', 'clockSkewMs', 'maxAgeWithoutNextUpdateMs'] as const) required(name);
+  return { now: o.number('now', { min: -MAX_DURATION_MS, max: MAX_DURATION_MS, what: 'a time in ms since the epoch' }, 0), ...readChecks(o) };
+}
+
+/** @internal Checks the arguments of {@link verifyOcspResponse}: bytes, two certificates and the limits. */
+export function checkVerifyArguments(where: string, bytes: unknown, leaf: unknown, issuer: unknown, limits: unknown): void {
+  checkBytes(where, 'bytes', bytes);
+  checkCertificate(where, 'leaf', leaf);
+  checkCertificate(where, 'issuer', issuer);
+  if (typeof limits !== 'object' || limits === null) throw invalidArgument(where, 'limits', 'an object { now, clockSkewMs, maxAgeWithoutNextUpdateMs, maxResponseBytes }', limits);
+  verifyLimits(where, limits);
+}
+
+/** The clock shape of src/clock.ts, repeated here so that this file imports no other module. */
+interface ClockShape {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** The fields of a CertificateInfo that requests and checks read. */
+interface CertificateShape {
+  readonly der: Buffer;
+  readonly serialNumber: Buffer;
+  readonly issuerName: Buffer;
+  readonly subjectName: Buffer;
+  readonly publicKeyBits: Buffer;
+}
+
+/** @internal True for a CertificateInfo as readCertificate makes it (checked by shape: it is plain data). */
+export function isCertificateInfo(value: unknown): value is CertificateShape {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return ['der', 'serialNumber', 'issuerName', 'subjectName', 'publicKeyBits'].every((k) => Buffer.isBuffer(v[k])) && typeof v.x509 === 'object' && v.x509 !== null;
+}
+
+/** @internal Throws `ERR_INVALID_ARGUMENT` unless `value` is a Uint8Array (Buffers are). */
+export function checkBytes(where: string, name: string, value: unknown): asserts value is Uint8Array {
+  if (!(value instanceof Uint8Array)) throw invalidArgument(where, name, 'a Uint8Array or Buffer', value);
+}
+
+/** @internal Throws `ERR_INVALID_ARGUMENT` unless `value` is a CertificateInfo. */
+export function checkCertificate(where: string, name: string, value: unknown): void {
+  if (!isCertificateInfo(value)) throw invalidArgument(where, name, 'a CertificateInfo (from loadCertificateChain or readCertificate)', value);
+}
+
+/** @internal Throws `ERR_INVALID_ARGUMENT` unless `value` is a file path. */
+export function checkPath(where: string, name: string, value: unknown): asserts value is string {
+  if (typeof value !== 'string' || value === '' || value.includes('\0')) throw invalidArgument(where, name, 'a file path (a non-empty string without NUL bytes)', value);
 }

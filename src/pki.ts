@@ -1,8 +1,8 @@
 import { createHash, X509Certificate } from 'node:crypto';
-import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
-import { contentOf, decodeDer, DerError, encodingOf, expectTag, oidFrom, smallIntFrom, TAG, timeFrom, type DerNode } from './der.js';
+import { contentOf, decodeDer, encodingOf, expectTag, oidFrom, smallIntFrom, TAG, timeFrom, type DerNode } from './der.js';
 import { StaplingError } from './errors.js';
+import { readCappedFile } from './files.js';
+import { checkBytes, checkPath, DEFAULTS } from './options.js';
 import type { CertIdHash } from './ocsp/parse.js';
 import { nameLine } from './printable.js';
 
@@ -42,7 +42,9 @@ export interface CertificateInfo {
 }
 
 /**
- * Reads one DER certificate. Throws a `DerError` on bad encoding.
+ * Reads one DER certificate. Throws a {@link StaplingError}: `ERR_CERT_PARSE` for bytes that are
+ * not a strict-DER X.509 certificate (Node's X509Certificate must accept it too),
+ * `ERR_INVALID_ARGUMENT` for anything but a Uint8Array.
  *
  * @example
  * ```ts
@@ -51,7 +53,21 @@ export interface CertificateInfo {
  * ```
  */
 export function readCertificate(input: Uint8Array): CertificateInfo {
+  checkBytes('readCertificate', 'input', input);
   const der = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+  try {
+    return readDer(der);
+  } catch (err) {
+    // DerError from our reader, or OpenSSL's own refusal through X509Certificate.
+    throw new StaplingError('ERR_CERT_PARSE', 'not a valid X.509 certificate', {
+      expected: 'one DER X.509 Certificate',
+      found: err instanceof Error ? err.message : String(err),
+      cause: err,
+    });
+  }
+}
+
+function readDer(der: Buffer): CertificateInfo {
   const cert = expectTag(decodeDer(der), TAG.SEQUENCE, 'Certificate');
   const tbs = expectTag(cert.children[0], TAG.SEQUENCE, 'tbsCertificate');
   let items = tbs.children;
@@ -133,19 +149,13 @@ export function issued(issuer: CertificateInfo, cert: CertificateInfo): boolean 
 }
 
 /**
- * Parsed chain certificates, by their base64 DER, shared between loads: a registry of 10,000
+ * @internal Parsed chain certificates, by their base64 DER, shared between loads: a registry of 10,000
  * certificates from one CA then holds one copy of the CA certificate instead of 10,000.
  */
 export type CertificateCache = Map<string, CertificateInfo>;
 
 async function readCertificates(file: string, role: string, cache: CertificateCache | undefined): Promise<CertificateInfo[]> {
-  let text: string;
-  try {
-    text = await readRegularFile(file);
-  } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code ?? String(err);
-    throw new StaplingError('ERR_CERT_READ', `cannot read the ${role} file`, { found: reason, file, cause: err });
-  }
+  const text = (await readCappedFile(file, { maxBytes: DEFAULTS.maxCertificateFileBytes, what: `${role} file`, readCode: 'ERR_CERT_READ', tooLargeCode: 'ERR_CERT_READ' })).toString('latin1');
   const ders = pemCertificates(text);
   if (ders.length === 0) {
     throw new StaplingError('ERR_CERT_PARSE', `the ${role} file holds no certificate`, {
@@ -164,43 +174,29 @@ async function readCertificates(file: string, role: string, cache: CertificateCa
       if (key !== undefined) cache!.set(key, info);
       return info;
     } catch (err) {
-      const found = err instanceof DerError ? err.message : String(err);
+      const found = err instanceof StaplingError ? err.found : String(err);
       throw new StaplingError('ERR_CERT_PARSE', `certificate ${i + 1} of the ${role} file is not a valid X.509 certificate`, { found, file, cause: err });
     }
   });
 }
 
 /**
- * The text of a regular file. O_NONBLOCK: opening a FIFO would otherwise wait for a writer
- * forever, holding one of libuv's few threads, and every later reload would queue behind it;
- * a device such as /dev/zero would be read until memory runs out (found by the adversarial
- * tests). Anything but a regular file fails with the code EISDIR or ENOTREG.
- */
-async function readRegularFile(file: string): Promise<string> {
-  const handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
-  try {
-    const stat = await handle.stat();
-    if (!stat.isFile()) {
-      const code = stat.isDirectory() ? 'EISDIR' : 'ENOTREG';
-      throw Object.assign(new Error(`${file} is ${stat.isDirectory() ? 'a directory' : 'not a regular file'}`), { code });
-    }
-    return await handle.readFile('latin1');
-  } finally {
-    await handle.close().catch(() => undefined);
-  }
-}
-
-/**
  * Reads `certFile` (PEM leaf, optionally followed by its chain) and finds the leaf's issuer:
- * first in the chain, else in `issuerFile`. The issuer must have signed the leaf. With `cache`,
- * chain and issuer certificates already parsed in earlier calls are reused.
+ * first in the chain, else in `issuerFile`. The issuer must have signed the leaf.
  *
  * @example
  * ```ts
  * const { leaf, issuer } = await loadCertificateChain('site.pem'); // leaf followed by its chain
  * ```
  */
-export async function loadCertificateChain(certFile: string, issuerFile?: string, cache?: CertificateCache): Promise<CertificateChain> {
+export async function loadCertificateChain(certFile: string, issuerFile?: string): Promise<CertificateChain> {
+  checkPath('loadCertificateChain', 'certFile', certFile);
+  if (issuerFile !== undefined) checkPath('loadCertificateChain', 'issuerFile', issuerFile);
+  return loadChain(certFile, issuerFile);
+}
+
+/** @internal {@link loadCertificateChain}, reusing chain and issuer certificates already parsed into `cache`. */
+export async function loadChain(certFile: string, issuerFile?: string, cache?: CertificateCache): Promise<CertificateChain> {
   const [leaf, ...chain] = await readCertificates(certFile, 'certificate', cache);
   const candidates = issuerFile ? [...chain, ...(await readCertificates(issuerFile, 'issuer', cache))] : chain;
   const issuer = candidates.find((c) => issued(c, leaf!));

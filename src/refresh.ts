@@ -1,8 +1,9 @@
 import { startDeadline, systemClock, type Clock, type Deadline } from './clock.js';
-import type { StapleStatus, StaplingContext } from './context.js';
+import { StaplingContext, type StapleStatus } from './context.js';
 import { StaplingError } from './errors.js';
-import { fetchWithPlan, transportWithDefaults, type FetchOcspOptions, type Validators } from './fetch.js';
+import { fetchWithPlan, type FetchOcspOptions, type Validators } from './fetch.js';
 import { writeFileAtomic } from './ocsp/file.js';
+import { invalidArgument, refreshOptions, type ResolvedRefreshOptions } from './options.js';
 
 /** The clock and timers a {@link Refresher} uses: the library's one {@link Clock}. Inject a fake one to test a schedule without waiting. */
 export type RefreshClock = Clock;
@@ -39,8 +40,8 @@ export interface RefreshOptions extends Pick<FetchOcspOptions, 'url' | 'hash' | 
   maxRetryMs?: number;
   /** Called with each failed attempt's error (the staple held stays). Default: ignore. */
   onError?: (error: StaplingError) => void;
-  /** The clock and timers. Default: `Date.now` and unref'd `setTimeout`. For tests. */
-  clock?: RefreshClock;
+  /** The clock and timers. Default {@link systemClock}: `Date.now` and unref'd `setTimeout`. For tests. */
+  clock?: Clock;
   /** Random numbers in [0, 1) for jitter. Default `Math.random`. For tests. */
   random?: () => number;
 }
@@ -87,6 +88,9 @@ export function nextFetchAt(i: ScheduleInput): number {
   return Math.min(at, latest);
 }
 
+// Only startRefresh makes refreshers: see the private constructor.
+const CREATE = Symbol('Refresher.create');
+
 /**
  * Keeps one context's staple fresh from inside the process. Made by {@link startRefresh}.
  *
@@ -97,10 +101,9 @@ export function nextFetchAt(i: ScheduleInput): number {
  */
 export class Refresher {
   readonly #ctx: StaplingContext;
-  readonly #options: RefreshOptions;
-  readonly #clock: RefreshClock;
+  readonly #options: ResolvedRefreshOptions;
+  readonly #clock: Clock;
   readonly #random: () => number;
-  readonly #transport: ReturnType<typeof transportWithDefaults>;
   #timer: Deadline | null = null;
   #nextAt: number | null = null;
   #running: Promise<StapleStatus> | null = null;
@@ -132,13 +135,13 @@ export class Refresher {
     if (!this.#running) this.#arm(this.#clock.now());
   };
 
-  /** @internal Use {@link startRefresh}. */
-  constructor(ctx: StaplingContext, options: RefreshOptions) {
+  // Private: a refresher is made by startRefresh, never with `new`.
+  private constructor(token: symbol, ctx: StaplingContext, options: ResolvedRefreshOptions) {
+    if (token !== CREATE) throw invalidArgument('new Refresher', 'token', 'nothing: make refreshers with startRefresh()', token);
     this.#ctx = ctx;
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
-    this.#transport = transportWithDefaults(options);
     ctx.on('reload', this.#onReload);
     ctx.on('certificate', this.#onCertificate);
     ctx.once('close', this.#onClose);
@@ -163,14 +166,21 @@ export class Refresher {
     return this.#unchanged;
   }
 
+  /** @internal {@link startRefresh}'s constructor, for options already checked. */
+  static create(ctx: StaplingContext, options: ResolvedRefreshOptions): Refresher {
+    return new Refresher(CREATE, ctx, options);
+  }
+
   /**
    * Fetches now, unless a fetch is already running: then resolves with that one (concurrent
    * calls share one fetch). Resolves with the context's status: after the reload when the
    * response was newer than the staple held, as it was when it was not (nothing is written
-   * then). Rejects with the fetch's {@link StaplingError}, and schedules a retry.
+   * then). Rejects with the fetch's {@link StaplingError} (`ERR_FILE_WRITE` when the response
+   * could not be written), and schedules a retry. After {@link stop} (or the context's close),
+   * rejects with `ERR_STOPPED`.
    */
   refreshNow(): Promise<StapleStatus> {
-    if (this.#stopped) return Promise.reject(new Error('this Refresher is stopped'));
+    if (this.#stopped) return Promise.reject(stoppedError());
     if (this.#running) return this.#running;
     this.#disarm();
     const run = this.#run().finally(() => {
@@ -185,7 +195,7 @@ export class Refresher {
   stop(): void {
     this.#stopped = true;
     this.#disarm();
-    this.#abort?.abort(new Error('refresh stopped'));
+    this.#abort?.abort(stoppedError());
     this.#ctx.off('reload', this.#onReload);
     this.#ctx.off('certificate', this.#onCertificate);
     this.#ctx.off('close', this.#onClose);
@@ -203,7 +213,12 @@ export class Refresher {
       const result = await fetchWithPlan({
         leaf,
         issuer,
-        ...this.#transport,
+        url: o.url,
+        hash: o.hash,
+        method: o.method,
+        timeoutMs: o.timeoutMs,
+        maxBytes: o.maxBytes,
+        maxRedirects: o.maxRedirects,
         signal: abort.signal,
         now: () => this.#clock.now(),
         // Conditional only while a staple is held: a 304 says "nothing newer than what you have".
@@ -211,7 +226,7 @@ export class Refresher {
         // The context's own check, with its limits and clock: one implementation.
         verify: (body) => this.#ctx.verify(body),
       });
-      if (this.#stopped) throw new Error('refresh stopped');
+      if (this.#stopped) throw stoppedError();
       // A certificate renewed during the fetch: this response is for the old one; never write it.
       if (this.#ctx.chain !== chain) throw new StaplingError('ERR_OCSP_CERTID_MISMATCH', 'the certificate changed during the fetch');
       this.#failures = 0;
@@ -228,20 +243,30 @@ export class Refresher {
         return held;
       }
       const file = held.ocspFile;
-      await writeFileAtomic(file, result.bytes);
+      try {
+        await writeFileAtomic(file, result.bytes);
+      } catch (err) {
+        if (err instanceof StaplingError) throw err; // ERR_FILE_WRITE already
+        throw new StaplingError('ERR_FILE_WRITE', 'cannot write the fetched response to its file', {
+          found: (err as NodeJS.ErrnoException).code ?? String(err),
+          file,
+          cause: err,
+        });
+      }
       const status = await this.#ctx.reload();
       this.#unchanged = 0;
       this.#streak = 0;
       this.#plan();
       return status;
     } catch (err) {
-      if (!this.#stopped) {
-        this.#failures++;
-        this.#streak++;
-        this.#plan();
-        const error = err instanceof StaplingError ? err : new StaplingError('ERR_FETCH_NETWORK', 'refresh failed', { found: String((err as Error)?.message ?? err), cause: err });
+      if (this.#stopped) throw err instanceof StaplingError ? err : stoppedError();
+      this.#failures++;
+      this.#streak++;
+      this.#plan();
+      // Only StaplingErrors reach onError; anything else (a bug) is rethrown as itself.
+      if (err instanceof StaplingError) {
         try {
-          o.onError?.(error);
+          o.onError?.(err);
         } catch {
           // A throwing onError must not stop the schedule.
         }
@@ -261,10 +286,10 @@ export class Refresher {
         held: status.stapling && status.thisUpdate && status.validUntil ? { thisUpdate: status.thisUpdate.getTime(), validUntil: status.validUntil.getTime() } : null,
         streak: this.#streak,
         freshUntil: this.#freshUntil,
-        refreshAt: o.refreshAt ?? 0.5,
-        jitter: o.jitter ?? 0.1,
-        minRetryMs: o.minRetryMs ?? 60_000,
-        maxRetryMs: o.maxRetryMs ?? 3_600_000,
+        refreshAt: o.refreshAt,
+        jitter: o.jitter,
+        minRetryMs: o.minRetryMs,
+        maxRetryMs: o.maxRetryMs,
         spread: this.#spread.value,
         random: this.#random,
       }),
@@ -289,7 +314,10 @@ export class Refresher {
     this.#timer = null;
     if (this.#stopped) return;
     this.#nextAt = null;
-    this.refreshNow().catch(() => undefined); // reported through onError
+    this.refreshNow().catch((err: unknown) => {
+      // StaplingErrors went to onError; anything else is a bug, and must not vanish.
+      if (!(err instanceof StaplingError)) process.emitWarning(err instanceof Error ? err : String(err), { code: 'OCSP_STAPLER_REFRESH' });
+    });
   }
 }
 
@@ -311,6 +339,12 @@ export class Refresher {
  * await ctx.close();
  * ```
  */
-export function startRefresh(ctx: StaplingContext, options: RefreshOptions = {}): Refresher {
-  return new Refresher(ctx, options);
+export function startRefresh(ctx: StaplingContext, options?: RefreshOptions): Refresher {
+  if (!(ctx instanceof StaplingContext)) throw invalidArgument('startRefresh', 'ctx', 'a StaplingContext', ctx);
+  if (ctx.closed) throw new StaplingError('ERR_CLOSED', 'startRefresh: the context is closed', { expected: 'a context not yet closed', found: 'close() was called' });
+  return Refresher.create(ctx, refreshOptions('startRefresh', options));
+}
+
+function stoppedError(): StaplingError {
+  return new StaplingError('ERR_STOPPED', 'the refresher is stopped', { expected: 'a refresher not stopped', found: 'stop() was called, or its context was closed' });
 }

@@ -2,12 +2,11 @@ import { EventEmitter } from 'node:events';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Server as TlsServer } from 'node:tls';
-import { StaplingContext, type ReloadOptions, type StapleStatus, type StaplingContextOptions } from './context.js';
+import { checkServer, StaplingContext, type ReloadOptions, type StapleStatus, type StaplingContextEvents, type StaplingContextOptions } from './context.js';
 import { StaplingError, type StaplingErrorCode } from './errors.js';
 import { readOcspFile } from './ocsp/file.js';
-import { DEFAULT_LIMITS } from './options.js';
-import { readMaxAgeMs } from './ocsp/verify.js';
-import { loadCertificateChain, type CertificateCache } from './pki.js';
+import { checkPath, invalidArgument, registryEntry, registryOptions, reloadOptions, watchOptions, type ResolvedEntry, type ResolvedRegistryOptions } from './options.js';
+import { loadChain, type CertificateCache } from './pki.js';
 
 /** One certificate of a registry. */
 export interface RegistryEntry {
@@ -80,17 +79,27 @@ const NOT_ABOUT_A_CERTIFICATE: ReadonlySet<StaplingErrorCode> = new Set<Stapling
   'ERR_OCSP_RESPONSE_TYPE',
 ]);
 
-/** Events of a {@link StaplingRegistry}: those of its contexts, with the context. */
-export interface StaplingRegistryEvents {
-  /** A context swapped in a new staple. */
-  reload: [status: StapleStatus, context: StaplingContext];
-  /** A context refused a file; its previous staple stays while valid. */
-  refused: [error: StaplingError, context: StaplingContext];
-  /** A context's staple stops being valid within its margin. */
-  expiring: [status: StapleStatus, context: StaplingContext];
-  /** A context's staple reached nextUpdate. */
-  expired: [status: StapleStatus, context: StaplingContext];
-}
+/**
+ * Events of a {@link StaplingRegistry}: every event of its contexts (see
+ * {@link StaplingContextEvents}), with the context as one more argument. E.g.
+ * `registry.on('refused', (error, context) => ...)`.
+ */
+export type StaplingRegistryEvents = {
+  [K in keyof StaplingContextEvents]: [...StaplingContextEvents[K], context: StaplingContext];
+};
+
+// Every context event, forwarded: a new event does not compile until it is listed here.
+const FORWARDED: { readonly [K in keyof StaplingContextEvents]: true } = {
+  reload: true,
+  refused: true,
+  expiring: true,
+  expired: true,
+  certificate: true,
+  close: true,
+};
+
+// Only createStaplingRegistry makes registries: see StaplingRegistry.create.
+const CREATE = Symbol('StaplingRegistry.create');
 
 /**
  * Many certificates stapled through one OCSPRequest listener per server. Each handshake is
@@ -100,17 +109,23 @@ export interface StaplingRegistryEvents {
 export class StaplingRegistry extends EventEmitter<StaplingRegistryEvents> {
   readonly #contexts: StaplingContext[] = [];
   readonly #servers = new Set<TlsServer>();
-  readonly #options: StaplingRegistryOptions;
+  readonly #options: ResolvedRegistryOptions;
   /** One parsed copy of each CA certificate, whatever the number of leaves it issued. */
   readonly #issuers: CertificateCache = new Map();
+  #closed = false;
   /** Resolves when every OCSP file has been loaded once (at once for `load: 'eager'`). */
   ready: Promise<void> = Promise.resolve();
 
-  /** @internal Use {@link createStaplingRegistry}. */
-  constructor(options: StaplingRegistryOptions) {
+  // Private: a registry is made by createStaplingRegistry, never with `new`.
+  private constructor(token: symbol, options: ResolvedRegistryOptions) {
     super();
-    readMaxAgeMs('createStaplingRegistry', options);
+    if (token !== CREATE) throw invalidArgument('new StaplingRegistry', 'token', 'nothing: make registries with createStaplingRegistry()', token);
     this.#options = options;
+  }
+
+  /** @internal A registry for options already checked by createStaplingRegistry. */
+  static create(options: ResolvedRegistryOptions): StaplingRegistry {
+    return new StaplingRegistry(CREATE, options);
   }
 
   /** Number of certificates held. */
@@ -129,19 +144,19 @@ export class StaplingRegistry extends EventEmitter<StaplingRegistryEvents> {
    * promise resolves; a refused file leaves it without a staple, as for a context.
    */
   async add(entry: RegistryEntry): Promise<StaplingContext> {
-    const context = await this.#open(entry);
+    if (this.#closed) throw closedError('add');
+    const context = await this.#open(registryEntry('StaplingRegistry.add', entry));
     await context.reload().catch(() => undefined);
     return context;
   }
 
-  async #open(entry: RegistryEntry): Promise<StaplingContext> {
-    const { dir: _dir, entries: _entries, load: _load, concurrency: _concurrency, ...checks } = this.#options;
-    const chain = await loadCertificateChain(entry.certFile, entry.issuerFile, this.#issuers);
-    const context = new StaplingContext({ ...checks, ...entry }, chain);
-    context.on('reload', (s) => this.emit('reload', s, context));
-    context.on('refused', (e) => this.emit('refused', e, context));
-    context.on('expiring', (s) => this.emit('expiring', s, context));
-    context.on('expired', (s) => this.emit('expired', s, context));
+  async #open(entry: ResolvedEntry): Promise<StaplingContext> {
+    const chain = await loadChain(entry.certFile, entry.issuerFile, this.#issuers);
+    const context = StaplingContext.create({ ...this.#options.checks, ...entry }, chain);
+    for (const name of Object.keys(FORWARDED) as (keyof StaplingContextEvents)[]) {
+      const emit = this.emit.bind(this) as (event: string, ...args: unknown[]) => boolean;
+      context.on(name, (...args: unknown[]) => emit(name, ...args, context));
+    }
     this.#contexts.push(context);
     for (const server of this.#servers) context.attach(server);
     return context;
@@ -149,6 +164,7 @@ export class StaplingRegistry extends EventEmitter<StaplingRegistryEvents> {
 
   /** Removes one context from the registry and its servers, and closes it. */
   async remove(context: StaplingContext): Promise<void> {
+    if (!(context instanceof StaplingContext)) throw invalidArgument('StaplingRegistry.remove', 'context', 'a StaplingContext of this registry', context);
     const at = this.#contexts.indexOf(context);
     if (at < 0) return;
     this.#contexts.splice(at, 1);
@@ -157,11 +173,14 @@ export class StaplingRegistry extends EventEmitter<StaplingRegistryEvents> {
 
   /** The context whose certificate has this DER, if any. */
   get(certificate: Buffer): StaplingContext | undefined {
+    if (!Buffer.isBuffer(certificate)) throw invalidArgument('StaplingRegistry.get', 'certificate', 'a Buffer (certificate DER)', certificate);
     return this.#contexts.find((c) => c.certificate.equals(certificate));
   }
 
   /** Attaches every context, present and future, to `server`. */
   attach(server: TlsServer): this {
+    if (this.#closed) throw closedError('attach');
+    checkServer('StaplingRegistry.attach', server);
     this.#servers.add(server);
     for (const context of this.#contexts) context.attach(server);
     return this;
@@ -169,14 +188,21 @@ export class StaplingRegistry extends EventEmitter<StaplingRegistryEvents> {
 
   /** Detaches every context from `server`. */
   detach(server: TlsServer): this {
+    checkServer('StaplingRegistry.detach', server);
     this.#servers.delete(server);
     for (const context of this.#contexts) context.detach(server);
     return this;
   }
 
-  /** Reloads every context, a few at a time; never rejects: each result says how it went. */
-  async reloadAll(options: ReloadOptions = {}): Promise<ReloadResult[]> {
-    return mapLimit(this.#contexts, this.#options.concurrency ?? 16, (context) => reloadForResult(context, options));
+  /**
+   * Reloads every context, a few at a time; each result says how it went. Rejects only on
+   * misuse: after {@link close} (`ERR_CLOSED`) or with a bad option (`ERR_INVALID_OPTION`;
+   * `ocspFile` is one: one file cannot serve every certificate, see {@link reloadFromFile}).
+   */
+  async reloadAll(options?: Pick<ReloadOptions, 'certificate'>): Promise<ReloadResult[]> {
+    if (this.#closed) throw closedError('reloadAll');
+    const { certificate } = reloadOptions('StaplingRegistry.reloadAll', options, false);
+    return mapLimit(this.#contexts, this.#options.concurrency, (context) => reloadForResult(context, { certificate }));
   }
 
   /**
@@ -185,7 +211,7 @@ export class StaplingRegistry extends EventEmitter<StaplingRegistryEvents> {
    * is for by checking it against each context (pure: nothing is swapped), then reloads that
    * context from `file`, which becomes its `ocspFile` if it passes. Never rejects: the result
    * says how it went. When the file is refused, nothing changes but that context's
-   * `lastRefusal`: every staple stays.
+   * `lastRefusal`: every staple stays. Throws only on misuse: `ERR_CLOSED`, `ERR_INVALID_ARGUMENT`.
    *
    * @example
    * ```ts
@@ -194,10 +220,12 @@ export class StaplingRegistry extends EventEmitter<StaplingRegistryEvents> {
    * ```
    */
   async reloadFromFile(file: string): Promise<FileReloadResult> {
+    if (this.#closed) throw closedError('reloadFromFile');
+    checkPath('StaplingRegistry.reloadFromFile', 'file', file);
     const refused = (error: StaplingError, context?: StaplingContext): FileReloadResult => ({ ocspFile: file, ok: false, error, context });
     let bytes: Buffer;
     try {
-      bytes = await readOcspFile(file, this.#options.maxResponseBytes ?? DEFAULT_LIMITS.maxResponseBytes);
+      bytes = await readOcspFile(file, this.#options.checks.maxResponseBytes);
     } catch (err) {
       return refused(err as StaplingError);
     }
@@ -209,7 +237,9 @@ export class StaplingRegistry extends EventEmitter<StaplingRegistryEvents> {
         target = context;
         break;
       } catch (err) {
-        const error = err instanceof StaplingError ? err.withFile(file) : new StaplingError('ERR_OCSP_MALFORMED', 'unexpected failure while checking the response', { found: String(err), file, cause: err });
+        // An unexpected failure (a bug) is not a refusal of the file: rethrown as itself.
+        if (!(err instanceof StaplingError)) throw err;
+        const error = err.withFile(file);
         if (NOT_ABOUT_A_CERTIFICATE.has(error.code)) return refused(error);
         if (error.code !== 'ERR_OCSP_CERTID_MISMATCH') target ??= context;
         else mismatch ??= error;
@@ -239,19 +269,22 @@ export class StaplingRegistry extends EventEmitter<StaplingRegistryEvents> {
    * or drive {@link reloadAll} from the job that writes the files (SIGHUP, control socket).
    */
   watch(options?: Parameters<StaplingContext['watch']>[0]): this {
+    if (this.#closed) throw closedError('watch');
+    watchOptions('StaplingRegistry.watch', options);
     for (const context of this.#contexts) context.watch(options);
     return this;
   }
 
-  /** Closes every context. */
+  /** Closes every context. Idempotent; afterwards `add`, `attach`, `reloadAll`, `reloadFromFile` and `watch` fail with `ERR_CLOSED`. */
   async close(): Promise<void> {
+    this.#closed = true;
     for (const server of [...this.#servers]) this.detach(server);
     await Promise.all(this.#contexts.map((c) => c.close()));
   }
 
   /** @internal */
-  async load(entries: readonly RegistryEntry[], mode: 'eager' | 'lazy'): Promise<void> {
-    const concurrency = this.#options.concurrency ?? 16;
+  async load(entries: readonly ResolvedEntry[], mode: 'eager' | 'lazy'): Promise<void> {
+    const concurrency = this.#options.concurrency;
     const contexts = await mapLimit(entries, concurrency, (entry) => this.#open(entry));
     // #open adds each context when its certificate has loaded, in no fixed order: keep the
     // order the entries were given, so that status() and reloadAll() list them stably.
@@ -270,8 +303,10 @@ export async function reloadForResult(context: StaplingContext, options: ReloadO
     const status = await context.reload(options);
     return { ocspFile: status.ocspFile, ok: true, error: undefined, status };
   } catch (err) {
+    // A refusal is a result; anything else (a bug) is rethrown as itself.
+    if (!(err instanceof StaplingError)) throw err;
     const status = context.status();
-    return { ocspFile: status.ocspFile, ok: false, error: err as StaplingError, status };
+    return { ocspFile: status.ocspFile, ok: false, error: err, status };
   }
 }
 
@@ -287,15 +322,18 @@ export async function reloadForResult(context: StaplingContext, options: ReloadO
  * process.on('SIGHUP', () => registry.reloadAll());
  * ```
  */
-export async function createStaplingRegistry(options: StaplingRegistryOptions = {}): Promise<StaplingRegistry> {
-  const registry = new StaplingRegistry(options);
-  const entries = [...(options.dir ? await scanDirectory(options.dir) : []), ...(options.entries ?? [])];
-  await registry.load(entries, options.load ?? 'eager');
+export async function createStaplingRegistry(options?: StaplingRegistryOptions): Promise<StaplingRegistry> {
+  const checked = registryOptions('createStaplingRegistry', options);
+  const registry = StaplingRegistry.create(checked);
+  const found = checked.dir !== undefined ? await scanDirectory(checked.dir) : [];
+  const entries = [...found.map((e) => ({ ...e, issuerFile: e.issuerFile })), ...checked.entries];
+  await registry.load(entries, checked.load);
   return registry;
 }
 
 /** The entries of a directory in HAProxy's convention. */
 export async function scanDirectory(dir: string): Promise<RegistryEntry[]> {
+  checkPath('scanDirectory', 'dir', dir);
   let names: string[];
   try {
     names = await readdir(dir);
@@ -324,4 +362,8 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return results;
+}
+
+function closedError(method: string): StaplingError {
+  return new StaplingError('ERR_CLOSED', `StaplingRegistry.${method}: the registry is closed`, { expected: 'a registry not yet closed', found: 'close() was called' });
 }

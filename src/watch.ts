@@ -1,6 +1,7 @@
 import { statSync, watch as watchDirectory, unwatchFile, watchFile as pollFile, type BigIntStats, type FSWatcher, type Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
+import { checkPath, invalidArgument, watchOptions } from './options.js';
 
 /** Options of a file watch. */
 export interface WatchOptions {
@@ -42,9 +43,10 @@ export interface FileWatch {
  * watch.close();
  * ```
  */
-export function watchFile(file: string, onChange: () => void, options: WatchOptions = {}): FileWatch {
-  const debounceMs = options.debounceMs ?? 200;
-  const pollMs = options.pollMs ?? 2000;
+export function watchFile(file: string, onChange: () => void, options?: WatchOptions): FileWatch {
+  checkPath('watchFile', 'file', file);
+  if (typeof onChange !== 'function') throw invalidArgument('watchFile', 'onChange', 'a function', onChange);
+  const { debounceMs, pollMs } = watchOptions('watchFile', options);
   const name = basename(file);
   let timer: NodeJS.Timeout | null = null;
   let dirWatcher: FSWatcher | null = null;

@@ -241,7 +241,7 @@ describe('in-process refresh', () => {
     assert.notEqual(s.refresher.nextRefreshAt, null);
     await s.ctx.close();
     assert.equal(s.refresher.nextRefreshAt, null, 'no fetch planned');
-    await assert.rejects(s.refresher.refreshNow(), /stopped/);
+    await assert.rejects(s.refresher.refreshNow(), { name: 'StaplingError', code: 'ERR_STOPPED' });
   });
 
   it('stops: no timer left, a running fetch aborted, nothing written', async () => {
@@ -252,12 +252,12 @@ describe('in-process refresh', () => {
       const running = s.refresher.refreshNow();
       while (requests === 0) await new Promise((resolve) => setImmediate(resolve));
       s.refresher.stop();
-      await assert.rejects(running, /refresh stopped/);
+      await assert.rejects(running, { name: 'StaplingError', code: 'ERR_STOPPED', family: 'lifecycle' });
       assert.equal(s.clock.timers.size, 0);
       assert.equal(s.refresher.nextRefreshAt, null);
       assert.equal(existsSync(s.file), false);
       assert.equal(s.errors.length, 0, 'stopping is not an error');
-      await assert.rejects(s.refresher.refreshNow(), /stopped/);
+      await assert.rejects(s.refresher.refreshNow(), { name: 'StaplingError', code: 'ERR_STOPPED' });
     } finally {
       server.closeAllConnections();
       await teardown(s);

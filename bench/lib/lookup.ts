@@ -1,4 +1,4 @@
-import type { OcspRequestListener } from '../../src/index.js';
+import type { OcspRequestListener } from '../../src/dispatch.js';
 
 /** What one measurement of the OCSPRequest listener gives. */
 export interface LookupTiming {

@@ -2,7 +2,8 @@
 // registry of many certificates, report time and memory, optionally time the listener.
 // argv[2]: { dir, load: 'eager' | 'lazy', lookup?: { rounds, calls } }. Needs --expose-gc.
 import tls from 'node:tls';
-import { createStaplingRegistry, type OcspRequestListener } from '../../src/index.js';
+import type { OcspRequestListener } from '../../src/dispatch.js';
+import { createStaplingRegistry } from '../../src/index.js';
 import { timeListener } from './lookup.js';
 
 const args = JSON.parse(process.argv[2]!) as { dir: string; load: 'eager' | 'lazy'; lookup?: { rounds: number; calls: number } };

@@ -5,66 +5,17 @@ import { lstat, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { StaplingError } from '../errors.js';
+import { readCappedFile } from '../files.js';
 
 /**
- * Reads an OCSP response file, refusing directories, special files and anything larger than
- * `maxBytes` without reading it all (a runaway job may have written gigabytes).
+ * Reads an OCSP response file with the one capped reader ({@link readCappedFile}): refuses
+ * directories, special files and anything larger than `maxBytes` without reading it all (a
+ * runaway job may have written gigabytes), and an empty file.
  */
 export async function readOcspFile(file: string, maxBytes: number): Promise<Buffer> {
-  let handle;
-  try {
-    // O_NONBLOCK: opening a FIFO would otherwise wait for a writer forever. It changes
-    // nothing for regular files, and anything else is refused below.
-    handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
-  } catch (err) {
-    throw new StaplingError('ERR_OCSP_FILE_READ', 'cannot open the OCSP response file', {
-      found: (err as NodeJS.ErrnoException).code ?? String(err),
-      file,
-      cause: err,
-    });
-  }
-  try {
-    const stat = await handle.stat();
-    if (!stat.isFile()) {
-      throw new StaplingError('ERR_OCSP_FILE_READ', 'the OCSP response path is not a regular file', {
-        found: stat.isDirectory() ? 'a directory' : 'a special file',
-        file,
-      });
-    }
-    if (stat.size > maxBytes) {
-      throw new StaplingError('ERR_OCSP_TOO_LARGE', 'the OCSP response file is too large', {
-        expected: `at most ${maxBytes} bytes`,
-        found: `${stat.size} bytes`,
-        file,
-      });
-    }
-    // Read up to one byte past the cap: a file that grew since stat() is caught here.
-    const buffer = Buffer.alloc(maxBytes + 1);
-    let length = 0;
-    for (;;) {
-      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
-      if (bytesRead === 0) break;
-      length += bytesRead;
-      if (length > maxBytes) {
-        throw new StaplingError('ERR_OCSP_TOO_LARGE', 'the OCSP response file grew past the limit while being read', {
-          expected: `at most ${maxBytes} bytes`,
-          found: `more than ${maxBytes} bytes`,
-          file,
-        });
-      }
-    }
-    if (length === 0) throw new StaplingError('ERR_OCSP_EMPTY', 'the OCSP response file is empty', { file });
-    return Buffer.from(buffer.subarray(0, length));
-  } catch (err) {
-    if (err instanceof StaplingError) throw err;
-    throw new StaplingError('ERR_OCSP_FILE_READ', 'cannot read the OCSP response file', {
-      found: (err as NodeJS.ErrnoException).code ?? String(err),
-      file,
-      cause: err,
-    });
-  } finally {
-    await handle.close().catch(() => undefined);
-  }
+  const bytes = await readCappedFile(file, { maxBytes, what: 'OCSP response file', readCode: 'ERR_OCSP_FILE_READ', tooLargeCode: 'ERR_OCSP_TOO_LARGE' });
+  if (bytes.length === 0) throw new StaplingError('ERR_OCSP_EMPTY', 'the OCSP response file is empty', { file });
+  return bytes;
 }
 
 /** Options of {@link writeFileAtomic}. */

@@ -11,6 +11,7 @@ import {
   type DerNode,
 } from '../der.js';
 import { StaplingError } from '../errors.js';
+import { checkBytes } from '../options.js';
 
 /** OCSPResponseStatus names, RFC 6960 section 4.2.1. */
 export type ResponseStatus =
@@ -155,6 +156,7 @@ export interface OcspResponse {
  * ```
  */
 export function parseOcspResponse(input: Uint8Array): OcspResponse {
+  checkBytes('parseOcspResponse', 'input', input);
   const bytes = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
   if (bytes.length === 0) throw new StaplingError('ERR_OCSP_EMPTY', 'the OCSP response is empty');
   checkNotPem(bytes);

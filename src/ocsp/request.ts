@@ -1,5 +1,5 @@
 import { StaplingError } from '../errors.js';
-import { invalidArgument } from '../options.js';
+import { checkCertificate, invalidArgument } from '../options.js';
 import { issuerHashes, type CertificateInfo } from '../pki.js';
 import { CERT_ID_HASHES, type CertIdHash } from './parse.js';
 
@@ -19,8 +19,10 @@ import { CERT_ID_HASHES, type CertIdHash } from './parse.js';
  * ```
  */
 export function buildOcspRequest(leaf: CertificateInfo, issuer: CertificateInfo, hash: CertIdHash = 'sha1'): Buffer {
+  checkCertificate('buildOcspRequest', 'leaf', leaf);
+  checkCertificate('buildOcspRequest', 'issuer', issuer);
   const oid = Object.keys(CERT_ID_HASHES).find((key) => CERT_ID_HASHES[key] === hash);
-  if (!oid) throw invalidArgument('buildOcspRequest', 'hash', 'sha1, sha256, sha384 or sha512', hash);
+  if (!oid) throw invalidArgument('buildOcspRequest', 'hash', `one of ${Object.values(CERT_ID_HASHES).join(', ')}`, hash);
   const { nameHash, keyHash } = issuerHashes(issuer, hash);
   const certId = tlv(0x30, [
     tlv(0x30, [tlv(0x06, encodeOid(oid)), tlv(0x05, [])]), // AlgorithmIdentifier with NULL parameters, as openssl writes it

@@ -1,6 +1,6 @@
 import { createHash, verify as verifySignature, type KeyObject } from 'node:crypto';
 import { StaplingError } from '../errors.js';
-import { DEFAULT_LIMITS, OptionReader } from '../options.js';
+import { checkVerifyArguments, DEFAULT_LIMITS, OptionReader } from '../options.js';
 import { issued, readCertificate, type CertificateInfo } from '../pki.js';
 import { CRL_REASONS, parseOcspResponse, type CertId, type OcspResponse, type SingleResponse } from './parse.js';
 import { checkDelegatedResponder, checkResponderIdClash } from './responder.js';
@@ -79,6 +79,7 @@ export function verifyOcspResponse(
   issuer: CertificateInfo,
   limits: VerifyLimits,
 ): VerifiedResponse {
+  checkVerifyArguments('verifyOcspResponse', bytes, leaf, issuer, limits);
   readMaxAgeMs('verifyOcspResponse', limits);
   if (bytes.length > limits.maxResponseBytes) {
     throw new StaplingError('ERR_OCSP_TOO_LARGE', 'the OCSP response is too large', {

@@ -1,0 +1,107 @@
+/**
+ * The edge where files come in and go out: one capped, regular-file-only, non-blocking reader
+ * for certificates and OCSP responses alike, and the public atomic writer.
+ */
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { StaplingError, type StaplingErrorCode } from './errors.js';
+import { writeFileAtomic as writeAtomic, type WriteFileOptions } from './ocsp/file.js';
+import { checkBytes, checkPath, OptionReader } from './options.js';
+
+export type { WriteFileOptions } from './ocsp/file.js';
+
+/** @internal What to read and how to say it failed. */
+export interface ReadLimits {
+  /** Largest file accepted, in bytes. */
+  readonly maxBytes: number;
+  /** What the file is, in words, for messages (e.g. `"OCSP response file"`). */
+  readonly what: string;
+  /** Code for a file that cannot be opened or read, or is not a regular file. */
+  readonly readCode: StaplingErrorCode;
+  /** Code for a file larger than `maxBytes`. */
+  readonly tooLargeCode: StaplingErrorCode;
+}
+
+/**
+ * @internal Reads a whole regular file of at most `maxBytes`, and nothing else.
+ *
+ * - O_NONBLOCK: opening a FIFO would otherwise wait for a writer forever, holding one of libuv's
+ *   few threads, and every later read would queue behind it. It changes nothing for regular
+ *   files, and anything else (FIFO, socket, device such as /dev/zero) is refused after fstat.
+ * - The cap is checked on the size fstat gives, before any byte is read (a runaway job may have
+ *   written gigabytes), and again while reading: a file that grew since is caught at one byte
+ *   past the cap, so at most `maxBytes + 1` bytes are ever held.
+ *
+ * Throws a {@link StaplingError} with `limits.readCode` (found: the errno code, `a directory` or
+ * `a special file`) or `limits.tooLargeCode`. An empty file is returned as an empty Buffer: what
+ * that means is the caller's to say.
+ */
+export async function readCappedFile(file: string, limits: ReadLimits): Promise<Buffer> {
+  const { maxBytes, what, readCode, tooLargeCode } = limits;
+  let handle;
+  try {
+    handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (err) {
+    throw new StaplingError(readCode, `cannot open the ${what}`, { found: errnoOf(err), file, cause: err });
+  }
+  try {
+    const stat = await handle.stat();
+    if (!stat.isFile()) {
+      throw new StaplingError(readCode, `the ${what} is not a regular file`, { expected: 'a regular file', found: stat.isDirectory() ? 'a directory' : 'a special file', file });
+    }
+    const tooLarge = (found: string) => new StaplingError(tooLargeCode, `the ${what} is too large`, { expected: `at most ${maxBytes} bytes`, found, file });
+    if (stat.size > maxBytes) throw tooLarge(`${stat.size} bytes`);
+    // Room for fstat's size plus one byte: a file that grew since fstat() is noticed, and read on
+    // up to one byte past the cap at most.
+    let buffer = Buffer.alloc(Math.min(stat.size, maxBytes) + 1);
+    let length = 0;
+    for (;;) {
+      if (length === buffer.length) {
+        if (length > maxBytes) throw tooLarge(`more than ${maxBytes} bytes (it grew while being read)`);
+        const bigger = Buffer.alloc(Math.min(buffer.length * 2, maxBytes + 1));
+        buffer.copy(bigger, 0, 0, length);
+        buffer = bigger;
+      }
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+    return buffer.subarray(0, length);
+  } catch (err) {
+    if (err instanceof StaplingError) throw err;
+    throw new StaplingError(readCode, `cannot read the ${what}`, { found: errnoOf(err), file, cause: err });
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
+}
+
+function errnoOf(err: unknown): string {
+  return (err as NodeJS.ErrnoException)?.code ?? String(err);
+}
+
+/**
+ * Writes `bytes` to `file` so that a reader (a context's reload or watch, another server) sees
+ * either the old file or the whole new one, never a part: a temporary file in the same
+ * directory, fsync, rename over the old one, fsync of the directory. Refuses to replace anything
+ * but a regular file; a replaced file keeps its mode, owner and group. What
+ * {@link startRefresh} and `ocsp-stapler fetch` do with each good response; use it to store what
+ * {@link fetchOcspResponse} returns. Rejects with `ERR_FILE_WRITE` (the old file, if any, is
+ * left as it was).
+ *
+ * @example
+ * ```ts
+ * const { bytes } = await fetchOcspResponse({ certFile: 'site.pem' });
+ * await writeFileAtomic('site.pem.ocsp', bytes);
+ * ```
+ */
+export async function writeFileAtomic(file: string, bytes: Uint8Array, options?: WriteFileOptions): Promise<void> {
+  checkPath('writeFileAtomic', 'file', file);
+  checkBytes('writeFileAtomic', 'bytes', bytes);
+  const mode = new OptionReader<WriteFileOptions>('writeFileAtomic', options).number('mode', { min: 0, max: 0o7777, integer: true, what: 'a file mode from 0 to 0o7777' });
+  try {
+    await writeAtomic(file, bytes, mode === undefined ? {} : { mode });
+  } catch (err) {
+    if (err instanceof StaplingError) throw err;
+    throw new StaplingError('ERR_FILE_WRITE', 'cannot write the file', { found: errnoOf(err), file, cause: err });
+  }
+}
