@@ -259,7 +259,8 @@ export class Refresher {
       this.#plan();
       return status;
     } catch (err) {
-      if (this.#stopped) throw err instanceof StaplingError ? err : stoppedError();
+      // Stopped mid-fetch: whatever the fetch said (ERR_ABORTED, mostly), the answer is ERR_STOPPED.
+      if (this.#stopped) throw stoppedError();
       this.#failures++;
       this.#streak++;
       this.#plan();
