@@ -11,7 +11,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createStaplingContext, type StaplingContext, type StapleStatus } from '../src/index.js';
+import { createStaplingContext, createStaplingRegistry, StaplingError, type StaplingContext, type StapleStatus } from '../src/index.js';
 import { writeFileAtomic } from '../src/ocsp/file.js';
 import { handshake } from './fixtures/client.js';
 import { makePki, type Issued, type Pki } from './fixtures/pki.js';
@@ -279,6 +279,15 @@ describe('how long the previous certificate keeps its staple', () => {
     now = previous.validUntil.getTime();
     assert.equal(ctx.status().previous?.stapling ?? false, false);
     await ctx.close();
+  });
+
+  it('refuses a previousCertificateMs that is not a duration (ERR_INVALID_OPTION), in a context and a registry', async () => {
+    const entry = { certFile: pki.leaf.chain, ocspFile: pki.file(staple1) };
+    for (const previousCertificateMs of [-1, Number.NaN, Number.POSITIVE_INFINITY, '1d' as unknown as number]) {
+      const invalid = (err: unknown) => err instanceof StaplingError && err.code === 'ERR_INVALID_OPTION' && /previousCertificateMs/.test(err.message);
+      await assert.rejects(createStaplingContext({ ...entry, previousCertificateMs }), invalid);
+      await assert.rejects(createStaplingRegistry({ entries: [entry], previousCertificateMs }), invalid);
+    }
   });
 
   it('previousCertificateMs: 0 drops it at once (the old behaviour)', async () => {
