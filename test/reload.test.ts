@@ -314,6 +314,10 @@ describe('certificate rotation', () => {
     const port = await listen(server);
     let stop = false;
     const seen = { stapled: 0, none: 0, wrong: 0, failed: 0 };
+    // Each phase lasts a number of handshakes, not a time: a loaded machine only makes it slower.
+    let done = 0;
+    let waiter: { at: number; resolve: () => void } | null = null;
+    const handshakes = (n: number) => new Promise<void>((resolve) => (waiter = { at: done + n, resolve }));
     const client = async () => {
       while (!stop) {
         const result = await fullHandshake(port).catch(() => null);
@@ -321,17 +325,22 @@ describe('certificate rotation', () => {
         else if (!result.staple) seen.none++;
         else if (result.staple.equals(staples.get(result.serial)!)) seen.stapled++;
         else seen.wrong++;
+        done++;
+        if (waiter && done >= waiter.at) {
+          waiter.resolve();
+          waiter = null;
+        }
       }
     };
     const clients = Array.from({ length: 4 }, client);
-    await delay(150);
+    await handshakes(12);
     server.setSecureContext({ cert: readFileSync(pki.leaf2.chain), key: readFileSync(pki.leaf2.key) });
     copyFileSync(pki.leaf2.chain, certFile);
     await ctx.reload({ certificate: true }).catch(() => undefined);
-    await delay(150);
+    await handshakes(12);
     writeFileSync(ocspFile, staples.get(pki.leaf2.serial)!);
     await ctx.reload();
-    await delay(150);
+    await handshakes(12);
     stop = true;
     await Promise.all(clients);
     await ctx.close();
