@@ -206,6 +206,23 @@ describe('refresh with RFC 5019 caching headers', () => {
     }
   });
 
+  it('makes no conditional request after someone else loaded another staple: a 304 would mean "nothing newer" than a response no longer held', async () => {
+    const held = pki.respond({ at: '-13h' });
+    serve(held, { ETag: '"v1"', 'Cache-Control': 'max-age=60' });
+    const s = await setup(held, { method: 'GET' });
+    try {
+      await step(s);
+      assert.equal(requests[0]!['if-none-match'], undefined);
+      writeFileSync(s.file, pki.respond({ at: '-12h' })); // a job wrote another response
+      await s.ctx.reload();
+      await step(s);
+      assert.equal(requests.length, 2);
+      assert.equal(requests[1]!['if-none-match'], undefined);
+    } finally {
+      await teardown(s);
+    }
+  });
+
   it('sends no conditional headers with POST (a server may answer 412)', async () => {
     const held = pki.respond({ at: '-13h' });
     serve(held, { ETag: '"v1"', 'Last-Modified': new Date().toUTCString() });
