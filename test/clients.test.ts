@@ -119,8 +119,12 @@ describe('other real clients', () => {
 
   for (const version of ['1.2', '1.3'] as const) {
     it(`gnutls-cli --ocsp receives and verifies the staple over TLS ${version}`, async () => {
-      const { code, out } = await gnutls(served.port, version);
-      assert.equal(code, 0, out);
+      const { out } = await gnutls(served.port, version);
+      // Read from the handshake gnutls-cli reports, not its exit code: the server writes and hangs
+      // up at once, and under load gnutls-cli then sometimes exits 1 after the handshake ("The TLS
+      // connection was non-properly terminated"), a race about closing, not about the staple.
+      assert.match(out, /- Status: The certificate is trusted/);
+      assert.match(out, /- Handshake was completed/);
       assert.match(out, /OCSP status request,/);
       assert.doesNotMatch(out, /OCSP status request\[ignored\]/);
     });
