@@ -247,8 +247,9 @@ function checkTime(
   if (limits.now >= ageLimit && limits.now < ownEnd) {
     // Inside its own window, but older than Firefox accepts (SEC_ERROR_OCSP_OLD_RESPONSE).
     const maxAgeMs = ageLimit - thisUpdate;
+    const days = maxAgeMs / 86_400_000;
     throw new StaplingError('ERR_OCSP_TOO_OLD', 'the response is too old to staple', {
-      expected: `thisUpdate no earlier than ${new Date(limits.now - maxAgeMs).toISOString()} (at most ${maxAgeMs} ms old, maxAgeMs)`,
+      expected: `thisUpdate no earlier than ${new Date(limits.now - maxAgeMs).toISOString()} (at most ${Number.isInteger(days) ? `${days} days` : `${maxAgeMs} ms`} old: maxAgeMs ${maxAgeMs}, Firefox's limit by default)`,
       found: `thisUpdate ${single.thisUpdate.toISOString()}${single.nextUpdate ? ` (nextUpdate ${single.nextUpdate.toISOString()} has not passed)` : ''}${which}`,
     });
   }
