@@ -319,7 +319,8 @@ function readChecks(o: OptionReader<Partial<Record<CheckOptionNames, unknown>>>)
     clockSkewMs: o.duration('clockSkewMs', DEFAULTS.clockSkewMs),
     // 0 would refuse every response without nextUpdate at once: at least 1 ms.
     maxAgeWithoutNextUpdateMs: o.duration('maxAgeWithoutNextUpdateMs', DEFAULTS.maxAgeWithoutNextUpdateMs, 1),
-    // Within setTimeout's range: staple windows are scheduled with it (see readMaxAgeMs in verify.ts).
+    // Within setTimeout's range: validUntil - thisUpdate <= maxAgeMs, so the expiry and refresh
+    // timers planned from a staple's window always fit one timer.
     maxAgeMs: o.timer('maxAgeMs', DEFAULTS.maxAgeMs),
   };
 }

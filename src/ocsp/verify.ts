@@ -1,6 +1,6 @@
 import { createHash, verify as verifySignature, type KeyObject } from 'node:crypto';
 import { StaplingError } from '../errors.js';
-import { checkVerifyArguments, DEFAULT_LIMITS, OptionReader } from '../options.js';
+import { checkVerifyArguments, DEFAULT_LIMITS } from '../options.js';
 import { issued, readCertificate, type CertificateInfo } from '../pki.js';
 import { CRL_REASONS, parseOcspResponse, type CertId, type OcspResponse, type SingleResponse } from './parse.js';
 import { checkDelegatedResponder, checkResponderIdClash } from './responder.js';
@@ -27,14 +27,6 @@ export interface VerifyLimits {
 
 // The defaults live with every other default, in options.ts.
 export { DEFAULT_LIMITS } from '../options.js';
-
-/**
- * @internal `maxAgeMs`, checked: a number of ms from 1 to setTimeout's maximum (staple windows,
- * and so the refresh and expiry timers planned from them, then always fit one timer).
- */
-export function readMaxAgeMs(where: string, options: { maxAgeMs?: number } | undefined): number {
-  return new OptionReader<{ maxAgeMs?: number }>(where, options).timer('maxAgeMs', DEFAULT_LIMITS.maxAgeMs);
-}
 
 /** Who signed a response that verified. */
 export type SignedBy = 'issuer' | 'delegated';
@@ -80,7 +72,6 @@ export function verifyOcspResponse(
   limits: VerifyLimits,
 ): VerifiedResponse {
   checkVerifyArguments('verifyOcspResponse', bytes, leaf, issuer, limits);
-  readMaxAgeMs('verifyOcspResponse', limits);
   if (bytes.length > limits.maxResponseBytes) {
     throw new StaplingError('ERR_OCSP_TOO_LARGE', 'the OCSP response is too large', {
       expected: `at most ${limits.maxResponseBytes} bytes`,
