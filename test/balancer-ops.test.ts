@@ -59,7 +59,7 @@ describe('balancer: staple files an operator gets wrong', () => {
       // No writer ever opens the FIFO: a blocking read would hang this command and every later one.
       const reply = await b.command(`ssl_ocsp_response ${file}`);
       assert.equal(reply.ok, false, reply.text);
-      assert.match(reply.text, /refused ERR_OCSP_FILE_READ: the OCSP response path is not a regular file/);
+      assert.match(reply.text, /refused ERR_OCSP_FILE_READ: the OCSP response file is not a regular file; expected a regular file; found a special file/);
       assert.match(reply.text, /no staple changed \(default: the previous staple stays/);
       assert.deepEqual((await handshake(b.port, rootCa)).staple, good);
     }
