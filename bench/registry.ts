@@ -1,7 +1,34 @@
 // 5. Memory and time to start with 10,000 certificates in a registry, eager and lazy.
 import { manyCertificates } from './lib/fixtures.js';
+import { startChild } from './lib/proc.js';
+import { PARTS, type Part } from './lib/registry-parts.js';
 import { MANY, runRegistry, type RegistryRun } from './listener.js';
 import { machine, num, report } from './lib/report.js';
+
+interface PartRun {
+  rss: number;
+  heapUsed: number;
+  external: number;
+}
+
+/** What each part costs, and whether a registry holds it per certificate (since the registry-memory work of issue 15). */
+const PART_LABELS: Record<Part, string> = {
+  x509: "an X509Certificate of the leaf (Node's object and OpenSSL's parsed X509; no longer kept)",
+  leaf: 'the parsed leaf the registry keeps (readCertificate: its DER in its own memory, views into it)',
+  staple: 'the staple bytes (read by readOcspFile, own memory)',
+  verified: 'a VerifiedResponse (the parsed response with copies of its parts; no longer kept)',
+  emitter: 'an EventEmitter (each context is one)',
+  forwarders: "an EventEmitter with the registry's four forwarding closures (now four functions shared by all contexts)",
+  timer: "an unref'd setTimeout with a delay of its own (each context's expiring/expired timer)",
+  'registry-eager': '**a whole registry, eager**',
+  'registry-lazy': '**a whole registry, lazy** (after ready)',
+};
+
+async function runPart(dir: string, part: Part, count: number): Promise<PartRun> {
+  const { child, ready } = await startChild<PartRun>('registry-parts.ts', { dir, part, count }, ['--expose-gc']);
+  await child.stop();
+  return ready;
+}
 
 const MB = 2 ** 20;
 
@@ -19,6 +46,13 @@ export async function main(command: string): Promise<void> {
   console.log(`registry eager: ${num(eager.readyMs)} ms`);
   const lazy = await runRegistry(many.dir, 'lazy', false);
   console.log(`registry lazy: resolved ${num(lazy.resolvedMs)} ms, ready ${num(lazy.readyMs)} ms`);
+  const parts: string[] = [];
+  for (const part of PARTS) {
+    const r = await runPart(many.dir, part, MANY);
+    const k = (v: number) => num(v / MANY / 1024, 2);
+    parts.push(`| ${PART_LABELS[part]} | ${k(r.rss)} | ${k(r.heapUsed)} | ${k(r.external)} |`);
+    console.log(`registry part ${part}: ${k(r.rss)} KiB RSS per certificate`);
+  }
   await report(`5. Start time and memory with ${num(MANY)} certificates in a registry`, command, startedLoad, `
 \`createStaplingRegistry({ dir, load })\` on a directory of ${num(MANY)} P-256 certificates
 (\`NAME.pem\` = leaf + intermediate, beside \`NAME.pem.ocsp\`, issuer-signed responses), each run
@@ -32,5 +66,13 @@ One run each (a start is a single event, not a rate).
 |---|---|---|---|---|---|---|---|
 ${row('eager', eager)}
 ${row('lazy', lazy)}
+
+Where the memory goes: each part measured alone in a fresh process holding ${num(MANY)} of it (inputs
+made before the baseline), KiB per certificate. RSS also counts what the allocator keeps of
+freed memory, so parts do not add up exactly to the whole.
+
+| part | RSS | heap used | external + array buffers |
+|---|---|---|---|
+${parts.join('\n')}
 `);
 }

@@ -9,7 +9,6 @@ import { verifyOcspResponse, type SignedBy, type VerifiedResponse, type VerifyLi
 import { checkBytes, contextOptions, invalidArgument, reloadOptions, watchOptions, type ResolvedContextOptions } from './options.js';
 import { loadCertificateChain, type CertificateChain } from './pki.js';
 import { watchFile, type FileWatch, type WatchOptions } from './watch.js';
-import { nameLine } from './printable.js';
 
 /** Options of {@link createStaplingContext}. Only `certFile` and `ocspFile` are required. */
 export interface StaplingContextOptions {
@@ -189,9 +188,18 @@ export interface StaplingContextEvents {
   close: [];
 }
 
+// What status() reports of a loaded staple, kept instead of the VerifiedResponse: the parsed
+// response holds copies of the response's parts (about 3 KiB a certificate, bench/RESULTS.md),
+// which a registry of thousands of certificates need not keep.
 interface Loaded {
   readonly bytes: Buffer;
-  readonly verified: VerifiedResponse;
+  readonly certStatus: CertStatus;
+  readonly thisUpdate: number;
+  readonly nextUpdate: number | undefined;
+  readonly producedAt: number;
+  readonly signedBy: SignedBy;
+  readonly certIdHash: CertIdHash | null;
+  readonly responder: string | null;
   readonly validFrom: number;
   readonly validUntil: number;
   readonly loadedAt: number;
@@ -368,25 +376,22 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> {
   status(): StapleStatus {
     const { leaf } = this.#chain;
     const loaded = this.#loaded;
-    const verified = loaded?.verified;
     const date = (ms: number | undefined) => (ms === undefined ? null : new Date(ms));
     return {
       stapling: this.stapleNow() !== null,
       certFile: this.#options.certFile,
       ocspFile: this.#options.ocspFile,
-      // nameLine: Node gives undefined for an empty subject Name (valid with a critical SAN), and
-      // leaves C1 controls of a name unescaped.
-      subject: nameLine(leaf.x509.subject),
-      serial: leaf.x509.serialNumber.toUpperCase(),
+      subject: leaf.subjectLine,
+      serial: leaf.serialHex,
       mustStaple: leaf.mustStaple,
-      certStatus: verified?.single.certStatus ?? null,
-      thisUpdate: date(verified?.single.thisUpdate.getTime()),
-      nextUpdate: date(verified?.single.nextUpdate?.getTime()),
-      producedAt: date(verified?.response.producedAt.getTime()),
+      certStatus: loaded?.certStatus ?? null,
+      thisUpdate: date(loaded?.thisUpdate),
+      nextUpdate: date(loaded?.nextUpdate),
+      producedAt: date(loaded?.producedAt),
       validUntil: date(loaded?.validUntil),
-      signedBy: verified?.signedBy ?? null,
-      certIdHash: verified?.single.certId.hash ?? null,
-      responder: verified?.responder ? nameLine(verified.responder.x509.subject) : null,
+      signedBy: loaded?.signedBy ?? null,
+      certIdHash: loaded?.certIdHash ?? null,
+      responder: loaded?.responder ?? null,
       bytes: loaded ? loaded.bytes.length : null,
       loadedAt: date(loaded?.loadedAt),
       lastRefusal: this.#lastRefusal,
@@ -400,8 +405,8 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> {
     const { leaf } = previous.chain;
     return {
       stapling: previous.stapleNow() !== null,
-      subject: (leaf.x509.subject ?? '').replace(/\n/g, ', '),
-      serial: leaf.x509.serialNumber.toUpperCase(),
+      subject: leaf.subjectLine,
+      serial: leaf.serialHex,
       validUntil: new Date(previous.loaded.validUntil),
       keptUntil: new Date(previous.keptUntil),
     };
@@ -515,7 +520,13 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> {
     this.#options.ocspFile = file;
     this.#loaded = {
       bytes,
-      verified,
+      certStatus: verified.single.certStatus,
+      thisUpdate: verified.single.thisUpdate.getTime(),
+      nextUpdate: verified.single.nextUpdate?.getTime(),
+      producedAt: verified.response.producedAt.getTime(),
+      signedBy: verified.signedBy,
+      certIdHash: verified.single.certId.hash ?? null,
+      responder: verified.responder ? verified.responder.subjectLine : null,
       validFrom: verified.validFrom,
       validUntil: verified.validUntil,
       loadedAt: this.#options.now(),

@@ -17,8 +17,17 @@ const STATUS_REQUEST = 5;
 export interface CertificateInfo {
   /** The DER encoding, as Node passes it to the OCSPRequest listener. */
   readonly der: Buffer;
-  /** Node's view, for signatures and printing. */
+  /**
+   * Node's view, for signatures and printing. Made on first use and kept, except for the leaf of
+   * a certificate file read by {@link loadCertificateChain}: there it is made anew on each use and
+   * not kept, because an X509Certificate holds about 4.7 KiB of OpenSSL memory and a registry
+   * holds thousands of leaves (bench/RESULTS.md, registry memory).
+   */
   readonly x509: X509Certificate;
+  /** The subject on one line (fields joined by ", "; "" for an empty Name), for status and logs without an X509Certificate. */
+  readonly subjectLine: string;
+  /** The serial number as Node's X509Certificate prints it: upper-case hex. */
+  readonly serialHex: string;
   /** Content octets of the serialNumber INTEGER. */
   readonly serialNumber: Buffer;
   /** DER of the issuer Name. */
@@ -54,9 +63,21 @@ export interface CertificateInfo {
  */
 export function readCertificate(input: Uint8Array): CertificateInfo {
   checkBytes('readCertificate', 'input', input);
-  const der = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+  return readCertificateKeeping(input, true);
+}
+
+/**
+ * @internal {@link readCertificate} without the argument check; with `keepX509` false the result
+ * does not keep its `x509` (see {@link CertificateInfo.x509}).
+ */
+export function readCertificateKeeping(input: Uint8Array, keepX509: boolean): CertificateInfo {
+  // Its own memory, and the parts below are views into it: a copy out of Node's 8 KiB Buffer pool
+  // would keep its whole pool slab (with the garbage of the loads around it) alive as long as the
+  // certificate is held; measured 3-4 KiB a certificate in a registry of 10,000 (bench/RESULTS.md).
+  const der = Buffer.allocUnsafeSlow(input.byteLength);
+  der.set(input);
   try {
-    return readDer(der);
+    return readDer(der, keepX509);
   } catch (err) {
     // DerError from our reader, or OpenSSL's own refusal through X509Certificate.
     throw new StaplingError('ERR_CERT_PARSE', 'not a valid X.509 certificate', {
@@ -67,7 +88,7 @@ export function readCertificate(input: Uint8Array): CertificateInfo {
   }
 }
 
-function readDer(der: Buffer): CertificateInfo {
+function readDer(der: Buffer, keepX509: boolean): CertificateInfo {
   const cert = expectTag(decodeDer(der), TAG.SEQUENCE, 'Certificate');
   const tbs = expectTag(cert.children[0], TAG.SEQUENCE, 'tbsCertificate');
   let items = tbs.children;
@@ -84,7 +105,7 @@ function readDer(der: Buffer): CertificateInfo {
   for (const ext of extensions ? expectTag(extensions.children[0], TAG.SEQUENCE, 'extensions').children : []) {
     const id = oidFrom(der, expectTag(ext.children[0], TAG.OID, 'extnID'));
     const valueNode = ext.children[ext.children.length - 1];
-    const value = Buffer.from(contentOf(der, expectTag(valueNode, TAG.OCTET_STRING, 'extnValue')));
+    const value = view(contentOf(der, expectTag(valueNode, TAG.OCTET_STRING, 'extnValue')));
     const flag = ext.children.length === 3 ? expectTag(ext.children[1], TAG.BOOLEAN, 'critical') : undefined;
     if (flag && der[flag.contentStart] === 0xff) criticalExtensions.push(id);
     if (id === OID_EKU) extendedKeyUsage = sequenceOf(value).map((node) => oidFrom(value, node));
@@ -92,13 +113,24 @@ function readDer(der: Buffer): CertificateInfo {
     else if (id === OID_TLS_FEATURE) mustStaple = sequenceOf(value).some((node) => node.tag === TAG.INTEGER && smallIntFrom(value, node) === STATUS_REQUEST);
   }
 
+  // Made at once, so that a certificate OpenSSL refuses fails here; without keepX509 the first
+  // use takes it (loadCertificateChain's issuer check) and later uses make their own.
+  let x509: X509Certificate | undefined = new X509Certificate(der);
   return {
     der,
-    x509: new X509Certificate(der),
-    serialNumber: Buffer.from(contentOf(der, expectTag(serial, TAG.INTEGER, 'serialNumber'))),
-    issuerName: Buffer.from(encodingOf(der, expectTag(issuer, TAG.SEQUENCE, 'issuer'))),
-    subjectName: Buffer.from(encodingOf(der, expectTag(subject, TAG.SEQUENCE, 'subject'))),
-    publicKeyBits: Buffer.from(keyBits.subarray(1)),
+    // nameLine: Node gives undefined for an empty subject Name (valid with a critical SAN), and
+    // leaves C1 controls of a name unescaped.
+    subjectLine: nameLine(x509.subject),
+    serialHex: x509.serialNumber.toUpperCase(),
+    get x509(): X509Certificate {
+      const made = x509 ?? new X509Certificate(der);
+      x509 = keepX509 ? made : undefined;
+      return made;
+    },
+    serialNumber: view(contentOf(der, expectTag(serial, TAG.INTEGER, 'serialNumber'))),
+    issuerName: view(encodingOf(der, expectTag(issuer, TAG.SEQUENCE, 'issuer'))),
+    subjectName: view(encodingOf(der, expectTag(subject, TAG.SEQUENCE, 'subject'))),
+    publicKeyBits: view(keyBits.subarray(1)),
     notBefore: timeFrom(der, notBefore!),
     notAfter: timeFrom(der, notAfter!),
     extendedKeyUsage,
@@ -106,6 +138,11 @@ function readDer(der: Buffer): CertificateInfo {
     ocspUrls,
     mustStaple,
   };
+}
+
+/** A Buffer over the same memory. */
+function view(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 function sequenceOf(value: Buffer): readonly DerNode[] {
@@ -170,7 +207,8 @@ async function readCertificates(file: string, role: string, cache: CertificateCa
     const known = key === undefined ? undefined : cache!.get(key);
     if (known) return known;
     try {
-      const info = readCertificate(der);
+      // The leaf's X509Certificate is not kept (see CertificateInfo.x509): every leaf is unique.
+      const info = readCertificateKeeping(der, !(i === 0 && role === 'certificate'));
       if (key !== undefined) cache!.set(key, info);
       return info;
     } catch (err) {
