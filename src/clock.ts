@@ -43,29 +43,46 @@ export interface Deadline {
  */
 export function startDeadline(at: number, fn: () => void, clock: Clock = systemClock): Deadline {
   if (Number.isNaN(at)) throw new RangeError('startDeadline: at is NaN');
-  let handle: unknown = null;
-  let done = false;
-  const arm = () => {
-    const wait = Math.min(Math.max(at - clock.now(), 0), MAX_TIMER_MS);
-    handle = clock.setTimeout(tick, wait);
-  };
-  const tick = () => {
-    handle = null;
-    if (done) return;
-    if (clock.now() < at) {
-      arm();
+  return new PendingDeadline(at, fn, clock);
+}
+
+// A class rather than closures: a registry holds one deadline per certificate, and four closures
+// and their context cost about 1 KiB each (bench/RESULTS.md, registry memory); this is one object
+// and one bound callback.
+class PendingDeadline implements Deadline {
+  readonly at: number;
+  readonly #fn: () => void;
+  readonly #clock: Clock;
+  readonly #tick = (): void => this.#onTimer();
+  #handle: unknown = null;
+  #done = false;
+
+  constructor(at: number, fn: () => void, clock: Clock) {
+    this.at = at;
+    this.#fn = fn;
+    this.#clock = clock;
+    if (at !== Infinity) this.#arm();
+  }
+
+  cancel(): void {
+    this.#done = true;
+    if (this.#handle !== null) this.#clock.clearTimeout(this.#handle);
+    this.#handle = null;
+  }
+
+  #arm(): void {
+    const wait = Math.min(Math.max(this.at - this.#clock.now(), 0), MAX_TIMER_MS);
+    this.#handle = this.#clock.setTimeout(this.#tick, wait);
+  }
+
+  #onTimer(): void {
+    this.#handle = null;
+    if (this.#done) return;
+    if (this.#clock.now() < this.at) {
+      this.#arm();
       return;
     }
-    done = true;
-    fn();
-  };
-  if (at !== Infinity) arm();
-  return {
-    at,
-    cancel() {
-      done = true;
-      if (handle !== null) clock.clearTimeout(handle);
-      handle = null;
-    },
-  };
+    this.#done = true;
+    this.#fn();
+  }
 }
