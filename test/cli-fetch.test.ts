@@ -179,6 +179,26 @@ describe('ocsp-stapler fetch, when the responder fails', () => {
     }
   });
 
+  for (const [name, status] of [['tryLater', 3], ['internalError', 2], ['unauthorized', 6]] as const) {
+    it(`exits 3 (transient, like an HTTP 503) when the responder answers responseStatus ${name}, FILE untouched`, async () => {
+      // OCSPResponse ::= SEQUENCE { responseStatus ENUMERATED } with no responseBytes (RFC 6960 4.2.1).
+      const answer = Buffer.from([0x30, 0x03, 0x0a, 0x01, status]);
+      const server = http.createServer((_req, res) => res.writeHead(200, { 'Content-Type': 'application/ocsp-response' }).end(answer)).listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      try {
+        const before = existing();
+        const r = await cli(['fetch', '--cert', pki.leaf.chain, '--out', before.file, '--url', `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/`, '--json']);
+        assert.equal(r.code, 3, r.stdout + r.stderr);
+        assert.equal(json(r).code, 'ERR_OCSP_RESPONSE_STATUS');
+        assert.match(String(json(r).message), new RegExp(name));
+        untouched(before);
+      } finally {
+        server.closeAllConnections();
+        server.close();
+      }
+    });
+  }
+
   it('exits 6 when --then fails, after writing FILE', async () => {
     const file = out();
     const r = await cli(['fetch', '--cert', pki.leaf.chain, '--out', file, '--then', 'exit 7']);

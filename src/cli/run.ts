@@ -20,7 +20,7 @@ export const EXIT = {
   FAILED: 1,
   /** Configuration: bad arguments, unusable certificate files, no usable responder URL (from the certificate or --url), an --out that is not a regular file. */
   USAGE: 2,
-  /** fetch: the responder could not be reached, timed out, or answered with an HTTP error. */
+  /** fetch: the responder could not be reached, timed out, answered with an HTTP error or a non-successful responseStatus (tryLater...). */
   UNREACHABLE: 3,
   /** fetch: the responder answered, but the response must not be stapled (REVOKED, unknown, bad signature...). FILE untouched. */
   REFUSED: 4,
@@ -76,7 +76,8 @@ const EXIT_HELP = `Exit codes:
   0  fetch: FILE holds a good, current response; check: FILE would be stapled; inspect: parsed
   1  unexpected failure (e.g. FILE could not be written)
   2  configuration: bad arguments, unusable certificate files, no usable responder URL
-  3  fetch: responder unreachable, timed out, or HTTP error (FILE untouched)
+  3  fetch: responder unreachable, timed out, HTTP error, or tryLater and other
+     non-successful responseStatus (FILE untouched): retry later
   4  fetch: response refused, e.g. REVOKED (FILE untouched)
   5  check/inspect: FILE would not be stapled / cannot be parsed
   6  fetch: FILE written, but the --then command failed`;
@@ -253,7 +254,9 @@ async function fetchCommand(values: Values, positionals: string[], output: Outpu
   } catch (err) {
     // Configuration errors (no usable responder URL, an option out of range) exit 2, in run().
     if (!(err instanceof StaplingError) || err.code === 'ERR_FETCH_NO_URL' || err.family === 'usage' || err.family === 'certificate') throw err;
-    const unreachable = err.family === 'fetch';
+    // A responder that answered tryLater, internalError or another non-successful responseStatus
+    // is as transient as an HTTP 503 from it: the next run retries (exit 3), not a person (exit 4).
+    const unreachable = err.family === 'fetch' || err.code === 'ERR_OCSP_RESPONSE_STATUS';
     const exitCode = unreachable ? EXIT.UNREACHABLE : EXIT.REFUSED;
     const revoked = err.code === 'ERR_OCSP_REVOKED';
     const lead = revoked ? 'REVOKED' : unreachable ? 'UNREACHABLE' : 'REFUSED';
