@@ -204,7 +204,31 @@ export function cachingOf(headers: http.IncomingHttpHeaders, now: number): Respo
   return { etag: one(headers.etag), lastModified: one(headers['last-modified']), freshUntil };
 }
 
+/** Redirect statuses. Only those that keep the method and body are followed (see {@link redirectRefusal}). */
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const FOLLOWED = new Set([301, 302, 307, 308]);
+
+/**
+ * Why a redirect from `from` (first asked `origin`) to `next` with `status` must not be followed,
+ * or null. A redirect is followed only with the same method and body (so never a 303, which RFC
+ * 9110 section 15.4.4 turns into a GET), only to http: or https: on the responder's own host and
+ * port (an on-path attacker must not make us POST to an internal service: blind request
+ * forgery), and never from https: down to http:. OpenSSL's client follows no redirect of a POST
+ * at all, and none from https to http.
+ */
+function redirectRefusal(status: number, origin: URL, from: URL, next: URL): string | null {
+  if (!FOLLOWED.has(status)) return `HTTP ${status}, which changes the method`;
+  if (next.protocol !== 'http:' && next.protocol !== 'https:') return `a ${next.protocol} Location`;
+  if (from.protocol === 'https:' && next.protocol === 'http:') return `a downgrade from https: to ${next.href}`;
+  if (next.hostname.toLowerCase() !== origin.hostname.toLowerCase() || effectivePort(next) !== effectivePort(origin)) {
+    return `another host: ${next.host} instead of ${origin.host}`;
+  }
+  return null;
+}
+
+function effectivePort(url: URL): string {
+  return url.port || (url.protocol === 'https:' ? '443' : '80');
+}
 
 interface Answer {
   /** The body of a 200, or null for a 304 to a conditional request. */
@@ -269,10 +293,11 @@ function exchange(first: URL, post: Buffer | null, plan: FetchPlan, validators: 
           } catch {
             next = null;
           }
-          if (!next || (next.protocol !== 'http:' && next.protocol !== 'https:')) {
-            finish(new StaplingError('ERR_FETCH_REDIRECTS', 'the responder redirected to an unusable location', {
-              expected: 'an http: or https: Location',
-              found: location ?? 'no Location header',
+          const refusal = next ? redirectRefusal(status, first, url, next) : 'no usable Location';
+          if (!next || refusal) {
+            finish(new StaplingError('ERR_FETCH_REDIRECTS', 'the responder redirected somewhere this client does not follow', {
+              expected: `a 301, 302, 307 or 308 to http(s) on ${first.host}, the responder's own host and port`,
+              found: `${refusal}${location === undefined ? '' : ` (Location: ${location})`}`,
             }));
           } else if (redirects >= plan.maxRedirects) {
             finish(new StaplingError('ERR_FETCH_REDIRECTS', 'too many redirects', {

@@ -219,6 +219,55 @@ describe('fetchOcspResponse against faulty responders', () => {
     }
   });
 
+  it('refuses a 303 (it would turn the POST into a GET) with ERR_FETCH_REDIRECTS', async () => {
+    const s = await serve((req, res) => {
+      if (req.url === '/moved') ocsp(res, good);
+      else res.writeHead(303, { Location: '/moved' }).end();
+    });
+    try {
+      const err = await refuses({ url: s.url }, 'ERR_FETCH_REDIRECTS');
+      assert.match(err.message, /HTTP 303/);
+      assert.deepEqual(s.seen.map((r) => r.url), ['/']);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('refuses a redirect to another host or port (an internal service must never receive the POST)', async () => {
+    const internal = await serve((_req, res) => ocsp(res, good));
+    const target = new URL(internal.url);
+    for (const location of [`${internal.url}admin/flush-all`, `http://localhost:${target.port}/admin/flush-all`]) {
+      for (const status of [301, 302, 307, 308]) {
+        const s = await serve((_req, res) => res.writeHead(status, { Location: location }).end());
+        try {
+          const err = await refuses({ url: s.url }, 'ERR_FETCH_REDIRECTS');
+          assert.match(err.message, /another host/);
+        } finally {
+          await s.close();
+        }
+      }
+    }
+    try {
+      assert.equal(internal.seen.length, 0);
+    } finally {
+      await internal.close();
+    }
+  });
+
+  it('follows a 308 to the same host with the same method and body, with GET too', async () => {
+    const s = await serve((req, res) => {
+      if (req.url!.startsWith('/moved')) ocsp(res, good);
+      else res.writeHead(308, { Location: `/moved${req.url}` }).end();
+    });
+    try {
+      await fetchOcspResponse({ certFile: pki.leaf.chain, url: s.url, method: 'GET' });
+      assert.deepEqual(s.seen.map((r) => r.method), ['GET', 'GET']);
+      assert.ok(s.seen[1]!.url.startsWith('/moved/'));
+    } finally {
+      await s.close();
+    }
+  });
+
   it('refuses a redirect loop after maxRedirects', async () => {
     const s = await serve((_req, res) => res.writeHead(302, { Location: '/' }).end());
     try {
