@@ -144,6 +144,60 @@ describe('ocsp-stapler fetch, against a real openssl ocsp responder', () => {
   });
 });
 
+describe('ocsp-stapler fetch --then, after it failed', () => {
+  it('retries a failed --then on the next run even when the responder sends the same bytes again', async () => {
+    const bytes = pki.respond();
+    const server = http.createServer((_req, res) => res.writeHead(200, { 'Content-Type': 'application/ocsp-response' }).end(bytes));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/`;
+    try {
+      const file = out();
+      const pending = join(pki.dir, `.staple-${n}.der.then-pending`);
+      const marker = join(pki.dir, `then-${n}.txt`);
+      const failed = await cli(['fetch', '--cert', pki.leaf.chain, '--url', url, '--out', file, '--then', 'exit 1', '--json']);
+      assert.equal(failed.code, 6, failed.stderr);
+      assert.equal(json(failed).thenPending, true);
+      assert.ok(existsSync(pending), 'a failed --then is remembered beside FILE');
+
+      const retried = await cli(['fetch', '--cert', pki.leaf.chain, '--url', url, '--out', file, '--then', `echo run >> ${marker}`, '--json']);
+      assert.equal(retried.code, 0, retried.stderr);
+      assert.equal(json(retried).result, 'unchanged');
+      assert.equal(json(retried).thenRetried, true);
+      assert.equal(readFileSync(marker, 'utf8'), 'run\n', 'the failed --then was retried');
+      assert.equal(existsSync(pending), false, 'a --then that succeeded is no longer pending');
+
+      const quiet = await cli(['fetch', '--cert', pki.leaf.chain, '--url', url, '--out', file, '--then', `echo run >> ${marker}`, '--json']);
+      assert.equal(quiet.code, 0, quiet.stderr);
+      assert.equal(readFileSync(marker, 'utf8'), 'run\n', '--then does not run again once it succeeded');
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it('a retried --then that fails again exits 6 and stays pending', async () => {
+    const bytes = pki.respond();
+    const server = http.createServer((_req, res) => res.writeHead(200, { 'Content-Type': 'application/ocsp-response' }).end(bytes));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/`;
+    try {
+      const file = out();
+      const pending = join(pki.dir, `.staple-${n}.der.then-pending`);
+      assert.equal((await cli(['fetch', '--cert', pki.leaf.chain, '--url', url, '--out', file, '--then', 'exit 1'])).code, 6);
+      const again = await cli(['fetch', '--cert', pki.leaf.chain, '--url', url, '--out', file, '--then', 'exit 3', '--json']);
+      assert.equal(again.code, 6, again.stderr);
+      assert.equal(json(again).result, 'unchanged');
+      assert.equal(json(again).thenExitCode, 3);
+      assert.ok(existsSync(pending));
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+});
+
 describe('ocsp-stapler fetch, when the responder fails', () => {
   it('exits 3 when the responder is unreachable, FILE untouched', async () => {
     const before = existing();

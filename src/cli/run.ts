@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { stat } from 'node:fs/promises';
+import { lstat, stat, unlink, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createStaplingContext } from '../context.js';
 import { StaplingError } from '../errors.js';
@@ -26,7 +27,7 @@ export const EXIT = {
   REFUSED: 4,
   /** check / inspect: FILE would not be stapled / cannot be parsed. */
   CHECK_FAILED: 5,
-  /** fetch: FILE was written, but the --then command failed. */
+  /** fetch: FILE was written (or unchanged after an earlier failed --then), but the --then command failed; the next run retries it. */
   THEN_FAILED: 6,
 } as const;
 
@@ -47,7 +48,8 @@ const FETCH_HELP = `Usage: ocsp-stapler fetch --cert CHAIN.pem --out FILE [--iss
   it to FILE atomically. A refused response (REVOKED, unknown, expired, forged...) never
   touches FILE. FILE keeps its mode, owner and group; a new FILE gets --mode (default 644).
   --then runs COMMAND with sh -c (FILE in $OCSP_STAPLER_FILE) only when FILE's bytes
-  changed, e.g. --then 'systemctl reload my-server'.`;
+  changed, e.g. --then 'systemctl reload my-server', or when an earlier run's --then
+  failed (.FILE.then-pending beside FILE): the next run retries it.`;
 
 const CHECK_HELP = `Usage: ocsp-stapler check --cert CHAIN.pem [--issuer ISSUER.pem] [--json] FILE
   The library's verdict on FILE: exit 0 only if it would be stapled now; says why not,
@@ -67,7 +69,7 @@ const OPTIONS_HELP = `Options:
                    at most ${MAX_TIMEOUT_SEC})
   --out FILE       where fetch writes the DER response (a regular file, or none yet)
   --mode OCTAL     permissions of a new --out FILE (default 644)
-  --then COMMAND   run after FILE changed (not when it was already identical)
+  --then COMMAND   run after FILE changed, or after an earlier --then failed (not otherwise)
   --json           one JSON object on stdout for every outcome, errors included
   -h, --help       help (ocsp-stapler COMMAND --help: that command's help)
   --version        the version`;
@@ -80,7 +82,7 @@ const EXIT_HELP = `Exit codes:
      non-successful responseStatus (FILE untouched): retry later
   4  fetch: response refused, e.g. REVOKED (FILE untouched)
   5  check/inspect: FILE would not be stapled / cannot be parsed
-  6  fetch: FILE written, but the --then command failed`;
+  6  fetch: FILE written (or unchanged), but the --then command failed: the next run retries it`;
 
 const HELP = `Usage: ocsp-stapler <command> [options]
 
@@ -290,15 +292,34 @@ async function fetchCommand(values: Values, positionals: string[], output: Outpu
   };
   const human = `${changed ? 'written' : 'unchanged'} ${out}: ${verified.single.certStatus} for ${subject} (serial ${leaf.x509.serialNumber}), valid until ${facts.validUntil} (${timeLeft(verified.validUntil, now())}), from ${url}`;
 
-  if (changed && values.then) {
-    const code = await runThen(values.then, out);
-    if (code !== 0) {
-      report(output, json, { result: 'written', exitCode: EXIT.THEN_FAILED, ...facts, then: values.then, thenExitCode: code }, `${human}\nocsp-stapler: --then command failed with exit code ${code}: ${values.then}`);
-      return EXIT.THEN_FAILED;
+  if (values.then) {
+    // A failed --then leaves .FILE.then-pending beside FILE, so that the next run retries it even
+    // when the responder sends the same bytes again (the server may never have loaded them).
+    const pendingFile = thenPendingFile(out);
+    const pending = !changed && (await lstat(pendingFile).then(() => true, () => false));
+    if (changed || pending) {
+      // 'wx': never follows a symlink planted under that name; an existing marker is kept.
+      await writeFile(pendingFile, `${values.then}\n`, { mode: 0o600, flag: 'wx' }).catch((err: NodeJS.ErrnoException) => (err.code === 'EEXIST' ? undefined : Promise.reject(err)));
+      const code = await runThen(values.then, out);
+      if (code !== 0) {
+        const then = { then: values.then, thenExitCode: code, thenPending: true };
+        report(output, json, { result: changed ? 'written' : 'unchanged', exitCode: EXIT.THEN_FAILED, ...facts, ...then }, `${human}\nocsp-stapler: --then command failed with exit code ${code}: ${values.then} (retried by the next run)`);
+        return EXIT.THEN_FAILED;
+      }
+      await unlink(pendingFile).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : Promise.reject(err)));
+      if (pending) {
+        report(output, json, { result: 'unchanged', exitCode: EXIT.OK, ...facts, then: values.then, thenRetried: true }, `${human}; --then retried after an earlier failure: ${values.then}`);
+        return EXIT.OK;
+      }
     }
   }
   report(output, json, { result: changed ? 'written' : 'unchanged', exitCode: EXIT.OK, ...facts }, human);
   return EXIT.OK;
+}
+
+/** Where a failed --then is remembered until a later run's --then succeeds: .FILE.then-pending beside FILE. */
+function thenPendingFile(file: string): string {
+  return join(dirname(file), `.${basename(file)}.then-pending`);
 }
 
 /** Runs COMMAND with sh -c; its stdout goes to our stderr so that --json output stays one object. */
