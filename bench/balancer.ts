@@ -1,201 +1,200 @@
-// 4. The example balancer against Pen 0.34 and HAProxy: same certificate, key, staple and backend.
+// 4. The example balancer against Pen 0.34, HAProxy in tcp mode, a minimal Node proxy and the
+// floors (the same TLS answered by the server itself), and --workers 2 against one process:
+// server CPU per new connection, side by side in interleaved rounds, after warm-up, with the
+// background load of every measurement recorded and disturbed rounds left out.
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sendCommand } from '../examples/balancer/control.js';
+import { cpuDelta, cpuOf, loadNow, machineBusyMs, processTree } from './lib/cpu.js';
 import { benchPki } from './lib/fixtures.js';
-import { lbFiles, startBackend, startBalancer, startHaproxy, startPen, treeCpuMs, treeRss, wrk, type Running } from './lib/lb.js';
+import { lbFiles, startBackend, startBalancer, startHaproxy, startHaproxyFloor, startMinNode, startPen, type LbFiles, type Running } from './lib/lb.js';
 import { startChild, type Child } from './lib/proc.js';
 import { summariseProfile } from './lib/profile.js';
-import { machine, medianRange, num, report, sleep, spread } from './lib/report.js';
+import { machine, num, report, spread } from './lib/report.js';
 
-const ROUNDS = Number(process.env.BENCH_LB_ROUNDS ?? 3);
-const CONN_MS = 1500;
-const WARM_MS = 0; // a warm-up pass runs first; CPU is sampled around the whole window
+const ROUNDS = Number(process.env.BENCH_LB_ROUNDS ?? 12);
+/** New connections per server per round (split over the client processes). */
+const PER_ROUND = Number(process.env.BENCH_LB_CONNECTIONS ?? 1000);
+/** Connections each server gets before anything is counted (a fresh Node process costs 1.2-1.9x its steady state for its first ~2,500). */
+const WARM_UP = Number(process.env.BENCH_LB_WARMUP ?? 5000);
+const WARM_CHUNK = Math.min(1000, WARM_UP);
 const CLIENT_PROCESSES = 2;
 const CONCURRENCY = 8;
-const WRK_SECONDS = 2;
-const WRK_THREADS = 2;
-const WRK_CONNECTIONS = 64;
-const IDLE = 1000;
-const MB = 2 ** 20;
+/**
+ * A measurement is disturbed when the rest of the machine (everything but the processes this
+ * benchmark started) kept more than this many cores busy on average meanwhile; a round with a
+ * disturbed measurement is left out of the ratios.
+ */
+const DISTURBED_CORES = Number(process.env.BENCH_LB_DISTURBED ?? 0.1);
 
-interface Counts {
-  handshakes: number;
-  stapled: number;
-  errors: number;
-  seconds: number;
+interface Server {
+  readonly key: string;
+  readonly label: string;
+  readonly start: (files: LbFiles, backendPort: number, dir: string) => Promise<Running>;
+  /** --workers: a control socket to count connections per worker. */
+  readonly control?: string;
 }
 
-interface Figures {
-  conn: number[];
-  /** The server's own CPU ms (all processes and threads) per new connection. */
-  connCpu: number[];
-  /** The server's own CPU µs per keep-alive request. */
-  rpsCpu: number[];
-  stapled: number;
-  connections: number;
-  connErrors: number;
-  rps: number[];
-  p50: number[];
-  p99: number[];
-  wrkErrors: number;
-  rssIdle?: number;
-  rssLoaded?: number;
-  processes?: number;
-  idleStapled?: number;
+interface Measurement {
+  /** Server CPU (every thread of every process of the server), µs per completed connection. */
+  readonly cpuUs: number;
+  readonly userMs: number;
+  readonly systemMs: number;
+  readonly handshakes: number;
+  readonly stapled: number;
+  readonly errors: number;
+  readonly seconds: number;
+  /** Cores kept busy by other processes during the measurement (machine busy time less ours, per wall second). */
+  readonly foreignCores: number;
+  readonly load1: number;
+  readonly runnable: number;
+  /** --workers: connections each worker took in this measurement. */
+  readonly perWorker?: number[];
 }
 
-async function connRate(clients: Child[], port: number, ms: number): Promise<Counts> {
-  const replies = await Promise.all(clients.map((c) => c.ask<Counts>({ port, request: true, concurrency: CONCURRENCY, warmMs: WARM_MS, ms })));
-  return replies.reduce((a, b) => ({ handshakes: a.handshakes + b.handshakes, stapled: a.stapled + b.stapled, errors: a.errors + b.errors, seconds: b.seconds }));
+/** Connections per worker so far, from the balancer's `servers` command (one entry per worker). */
+async function workerTotals(control: string): Promise<number[]> {
+  const reply = await sendCommand({ path: control }, 'servers');
+  const workers = (reply.data as { workers?: { data?: { servers?: { total: number }[] } }[] }).workers ?? [];
+  return workers.map((w) => (w.data?.servers ?? []).reduce((a, s) => a + s.total, 0));
 }
 
-const ratio = (values: number[]) => {
+async function drive(clients: Child[], port: number, count: number) {
+  const each = Math.ceil(count / clients.length);
+  const replies = await Promise.all(clients.map((c) => c.ask<{ handshakes: number; stapled: number; errors: number; seconds: number }>({ port, request: true, concurrency: CONCURRENCY, warmMs: 0, ms: 0, count: each })));
+  return replies.reduce((a, b) => ({ handshakes: a.handshakes + b.handshakes, stapled: a.stapled + b.stapled, errors: a.errors + b.errors, seconds: Math.max(a.seconds, b.seconds) }));
+}
+
+const median = (values: number[]) => spread(values).median;
+const range = (values: number[], digits: number) => {
   const s = spread(values);
-  return `**${num(s.median, 2)}** (${num(s.min, 2)}–${num(s.max, 2)})`;
+  return s.n === 0 ? 'n/a' : `**${num(s.median, digits)}** (${num(s.min, digits)}–${num(s.max, digits)})`;
 };
 
 /** Runs the benchmark and appends its block to bench/RESULTS.md. */
 export async function main(command: string): Promise<void> {
   const startedLoad = machine();
+  const began = Date.now();
   const dir = await mkdtemp(join(tmpdir(), 'ocsp-stapler-bench-lb-'));
   const started: Array<{ stop(): Promise<void> }> = [];
-  const figures = new Map<string, Figures>();
-  const ratios = {
-    connVsPen: [] as number[],
-    connCpuVsPen: [] as number[],
-    rpsVsPen: [] as number[],
-    rpsCpuVsPen: [] as number[],
-    connVsHaproxy1: [] as number[],
-    connCpuVsHaproxy1: [] as number[],
-    connVsHaproxy2: [] as number[],
-    connCpuVsHaproxy2: [] as number[],
-    rpsVsHaproxy2: [] as number[],
-    rpsCpuVsHaproxy2: [] as number[],
-  };
-  let profileText = '';
-  /** CPU ms per new connection of the --workers primary alone (node:cluster hands every connection to a worker). */
-  const primaryConnCpu: number[] = [];
+  const servers: Server[] = [
+    { key: 'balancer', label: 'balancer', start: (f, b) => startBalancer(f, b) },
+    { key: 'pen', label: 'Pen 0.34', start: (f, b) => startPen(f, b) },
+    { key: 'haproxy', label: 'HAProxy tcp (nbthread 1)', start: (f, b) => startHaproxy(f, b, 1) },
+    { key: 'proxy', label: 'minimal Node proxy', start: (f, b) => startMinNode(f, b, 'proxy') },
+    { key: 'floor', label: 'Node floor (answers itself)', start: (f, b) => startMinNode(f, b, 'floor') },
+    { key: 'hafloor', label: 'HAProxy floor (answers itself)', start: (f) => startHaproxyFloor(f) },
+    { key: 'w2', label: 'balancer --workers 2 (SCHED_NONE)', control: join(dir, 'w2.sock'), start: (f, b, d) => startBalancer(f, b, { workers: 2, control: join(d, 'w2.sock') }) },
+    { key: 'w2rr', label: 'balancer --workers 2, round robin (node:cluster default)', control: join(dir, 'w2rr.sock'), start: (f, b, d) => startBalancer(f, b, { workers: 2, schedulingPolicy: 'rr', control: join(d, 'w2rr.sock') }) },
+  ];
+  const results = new Map<string, Measurement[]>(servers.map((s) => [s.key, []]));
+  const warmCurve = new Map<string, number[]>();
+  const roundForeign: number[][] = [];
+  let profiles = '';
   try {
     const pki = await benchPki('ec');
     const files = await lbFiles(join(dir, 'files'), pki);
     const backend = await startBackend(dir);
     started.push(backend);
-    const lbs: Running[] = [];
-    for (const start of [
-      () => startBalancer(files, backend.port, 1),
-      () => startPen(files, backend.port),
-      () => startHaproxy(files, backend.port, 1),
-      () => startBalancer(files, backend.port, 2),
-      () => startHaproxy(files, backend.port, 2),
-    ]) {
-      const lb = await start();
-      lbs.push(lb);
-      started.push(lb);
-      figures.set(lb.name, { conn: [], connCpu: [], rpsCpu: [], stapled: 0, connections: 0, connErrors: 0, rps: [], p50: [], p99: [], wrkErrors: 0 });
+    const running = new Map<string, Running>();
+    for (const s of servers) {
+      const r = await s.start(files, backend.port, dir);
+      running.set(s.key, r);
+      started.push(r);
     }
     const clients: Child[] = [];
     for (let i = 0; i < CLIENT_PROCESSES; i++) clients.push((await startChild('handshake-client.ts', {})).child);
     started.push(...clients);
 
-    // Memory first, on servers that have seen no traffic yet (afterwards a garbage-collected
-    // heap's RSS says more about the last load than about the connections): RSS of the whole
-    // process tree, idle, then with IDLE idle TLS connections open.
-    const { child: idle } = await startChild('idle-client.ts', {});
-    started.push(idle);
-    for (const lb of lbs) {
-      const f = figures.get(lb.name)!;
-      await sleep(300);
-      const before = await treeRss(lb.process.pid!);
-      const opened = await idle.ask<{ open: number; stapled: number }>({ open: { port: lb.port, count: IDLE } });
-      await sleep(1000);
-      const after = await treeRss(lb.process.pid!);
-      await idle.ask({ close: true });
-      f.rssIdle = before.bytes;
-      f.rssLoaded = after.bytes;
-      f.processes = after.processes;
-      f.idleStapled = opened.stapled;
-      console.log(`balancer memory ${lb.name}: ${num(before.bytes / MB, 1)} MiB idle, ${num(after.bytes / MB, 1)} MiB with ${opened.open} connections`);
-    }
-    // Warm-up (JIT, TLS session caches): one short pass over each, not counted.
-    for (const lb of lbs) {
-      await connRate(clients, lb.port, 500);
-      await wrk(lb.port, 1, WRK_THREADS, WRK_CONNECTIONS);
-    }
-    for (let round = 0; round < ROUNDS; round++) {
-      const order = lbs.map((_, i) => lbs[(i + round) % lbs.length]!);
-      if (round % 2) order.reverse();
-      const conn = new Map<string, number>();
-      const rps = new Map<string, number>();
-      const connCpu = new Map<string, number>();
-      const rpsCpu = new Map<string, number>();
-      for (const lb of order) {
-        const f = figures.get(lb.name)!;
-        const pid = lb.process.pid!;
-        const cpu0 = await treeCpuMs(pid);
-        const c = await connRate(clients, lb.port, CONN_MS);
-        const cpu1 = await treeCpuMs(pid);
-        const w = await wrk(lb.port, WRK_SECONDS, WRK_THREADS, WRK_CONNECTIONS);
-        const cpu2 = await treeCpuMs(pid);
-        const perConn = (cpu1.total - cpu0.total) / Math.max(1, c.handshakes);
-        const perRequest = ((cpu2.total - cpu1.total) * 1000) / Math.max(1, w.rps * WRK_SECONDS);
-        if (lb.name.includes('--workers')) primaryConnCpu.push((cpu1.root - cpu0.root) / Math.max(1, c.handshakes));
-        f.connCpu.push(perConn);
-        f.rpsCpu.push(perRequest);
-        connCpu.set(lb.name, perConn);
-        rpsCpu.set(lb.name, perRequest);
-        f.conn.push(c.handshakes / c.seconds);
-        f.stapled += c.stapled;
-        f.connections += c.handshakes;
-        f.connErrors += c.errors;
-        f.rps.push(w.rps);
-        f.p50.push(w.p50ms);
-        f.p99.push(w.p99ms);
-        f.wrkErrors += w.errors;
-        conn.set(lb.name, c.handshakes / c.seconds);
-        rps.set(lb.name, w.rps);
-        console.log(`balancer round ${round + 1}/${ROUNDS} ${lb.name}: ${num(c.handshakes / c.seconds)} conn/s (${c.stapled} stapled, ${c.errors} failed, ${num(perConn, 3)} CPU ms each), ${num(w.rps)} req/s (${num(perRequest, 1)} CPU µs each), p50 ${w.p50ms} ms, p99 ${w.p99ms} ms`);
+    // Warm-up: WARM_UP connections per server, in chunks whose CPU per connection is kept (the
+    // warm-up curve), before anything is counted.
+    const trees = new Map<string, number[]>();
+    for (const s of servers) {
+      const r = running.get(s.key)!;
+      const pids = await processTree(r.process.pid!);
+      const curve: number[] = [];
+      for (let done = 0; done < WARM_UP; done += WARM_CHUNK) {
+        const c0 = await cpuOf(pids);
+        const d = await drive(clients, r.port, WARM_CHUNK);
+        curve.push(cpuDelta(c0, await cpuOf(pids)).ns / 1000 / Math.max(1, d.handshakes));
       }
-      // Capacity ratios: the rate a saturated server keeps is inversely proportional to its CPU per unit of work.
-      const cap = (m: Map<string, number>, ours: string, theirs: string) => m.get(theirs)! / m.get(ours)!;
-      ratios.connCpuVsPen.push(cap(connCpu, 'balancer', 'Pen'));
-      ratios.rpsCpuVsPen.push(cap(rpsCpu, 'balancer', 'Pen'));
-      ratios.connCpuVsHaproxy1.push(cap(connCpu, 'balancer', 'HAProxy nbthread 1'));
-      ratios.connCpuVsHaproxy2.push(cap(connCpu, 'balancer --workers 2', 'HAProxy nbthread 2'));
-      ratios.rpsCpuVsHaproxy2.push(cap(rpsCpu, 'balancer --workers 2', 'HAProxy nbthread 2'));
-      ratios.connVsPen.push(conn.get('balancer')! / conn.get('Pen')!);
-      ratios.rpsVsPen.push(rps.get('balancer')! / rps.get('Pen')!);
-      ratios.connVsHaproxy1.push(conn.get('balancer')! / conn.get('HAProxy nbthread 1')!);
-      ratios.connVsHaproxy2.push(conn.get('balancer --workers 2')! / conn.get('HAProxy nbthread 2')!);
-      ratios.rpsVsHaproxy2.push(rps.get('balancer --workers 2')! / rps.get('HAProxy nbthread 2')!);
+      warmCurve.set(s.key, curve);
+      trees.set(s.key, await processTree(r.process.pid!));
+      console.log(`balancer bench: warmed up ${s.label}: µs per connection by ${WARM_CHUNK}: ${curve.map((v) => num(v)).join(', ')}`);
     }
+    const ours = [process.pid, ...(await processTree(backend.process.pid!)), ...clients.map((c) => c.process.pid!), ...[...trees.values()].flat()];
 
-    for (const lb of lbs) await lb.stop();
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = servers.map((_, i) => servers[(i + round) % servers.length]!);
+      if (round % 2) order.reverse();
+      const foreign: number[] = [];
+      for (const s of order) {
+        const r = running.get(s.key)!;
+        const pids = trees.get(s.key)!;
+        const before = s.control ? await workerTotals(s.control) : undefined;
+        const load = await loadNow();
+        const m0 = await machineBusyMs();
+        const o0 = await cpuOf(ours);
+        const c0 = await cpuOf(pids);
+        const t0 = performance.now();
+        const d = await drive(clients, r.port, PER_ROUND);
+        const c1 = await cpuOf(pids);
+        const o1 = await cpuOf(ours);
+        const m1 = await machineBusyMs();
+        const wallMs = performance.now() - t0;
+        const server = cpuDelta(c0, c1);
+        const foreignCores = Math.max(0, (m1.busyMs - m0.busyMs - (o1.ns - o0.ns) / 1e6) / wallMs);
+        foreign.push(foreignCores);
+        const after = s.control ? await workerTotals(s.control) : undefined;
+        const m: Measurement = {
+          cpuUs: server.ns / 1000 / Math.max(1, d.handshakes),
+          userMs: server.userMs,
+          systemMs: server.systemMs,
+          handshakes: d.handshakes,
+          stapled: d.stapled,
+          errors: d.errors,
+          seconds: d.seconds,
+          foreignCores,
+          load1: load.load1,
+          runnable: load.runnable,
+          perWorker: before && after ? after.map((v, i) => v - (before[i] ?? 0)) : undefined,
+        };
+        results.get(s.key)!.push(m);
+        console.log(`balancer bench: round ${round + 1}/${ROUNDS} ${s.label}: ${num(m.cpuUs)} µs CPU per connection, ${num(d.handshakes / d.seconds)} conn/s, ${d.stapled}/${d.handshakes} stapled, ${d.errors} failed, others used ${num(foreignCores, 2)} cores, load ${load.load1}${m.perWorker ? `, per worker ${m.perWorker.join('/')}` : ''}`);
+      }
+      roundForeign.push(foreign);
+    }
+    for (const r of running.values()) await r.stop();
 
-    // Where the balancer's time goes during new connections: a CPU profile of one process.
-    const profDir = join(dir, 'prof');
-    const profiled = await startBalancer(files, backend.port, 1, ['--cpu-prof', '--cpu-prof-dir', profDir]);
-    started.push(profiled);
-    await connRate(clients, profiled.port, 500);
-    const c = await connRate(clients, profiled.port, 3000);
-    await profiled.stop();
-    const profFile = (await readdir(profDir)).find((f) => f.endsWith('.cpuprofile'));
-    if (profFile) {
-      const p = summariseProfile(await readFile(join(profDir, profFile), 'utf8'));
+    // Where the CPU goes: a V8 CPU profile of the balancer and of the minimal proxy while they
+    // accept new connections (after the same warm-up), by area.
+    for (const which of ['balancer', 'proxy'] as const) {
+      const profDir = join(dir, `prof-${which}`);
+      const execArgv = ['--cpu-prof', '--cpu-prof-dir', profDir];
+      const r = which === 'balancer' ? await startBalancer(files, backend.port, { execArgv }) : await startMinNode(files, backend.port, 'proxy', execArgv);
+      started.push(r);
+      const pids = await processTree(r.process.pid!);
+      await drive(clients, r.port, WARM_UP);
+      const c0 = await cpuOf(pids);
+      const d = await drive(clients, r.port, 3 * PER_ROUND);
+      const cpu = cpuDelta(c0, await cpuOf(pids));
+      await r.stop();
+      const profFile = (await readdir(profDir)).find((f) => f.endsWith('.cpuprofile'));
+      if (!profFile) continue;
+      const p = summariseProfile(await readFile(join(profDir, profFile), 'utf8'), 12);
       const pct = (share: number) => `${num(share * 100, 1)} %`;
-      profileText = `
-CPU profile of the single-process balancer (\`node --cpu-prof\`) while it accepted new TLS
-connections (${num(c.handshakes / c.seconds)} conn/s in the profiled 3 s; profile covers the whole
-process life, including start-up and a 0.5 s warm-up). Shares are of the time the process was
-busy (idle time left out: ${pct(p.idleShare)} of samples were idle). Self time by area:
+      profiles += `
+**${which === 'balancer' ? 'The balancer' : 'The minimal Node proxy'}** (${num(d.handshakes)} connections profiled after
+${num(WARM_UP)} of warm-up; ${num(cpu.ns / 1000 / Math.max(1, d.handshakes))} µs CPU per connection with the profiler on; /proc:
+${pct(cpu.userMs / Math.max(1, cpu.userMs + cpu.systemMs))} user, ${pct(cpu.systemMs / Math.max(1, cpu.userMs + cpu.systemMs))} system (kernel: sockets,
+loopback TCP)). The profile covers the whole process life; shares of busy samples (idle ${pct(p.idleShare)}):
 
-| area | share of samples |
+| area | share |
 |---|---|
 ${p.areas.map((l) => `| ${l.name} | ${pct(l.share)} |`).join('\n')}
 
-Top functions by self time:
-
-| function | share |
+| function (self time) | share |
 |---|---|
 ${p.functions.map((l) => `| \`${l.name}\` | ${pct(l.share)} |`).join('\n')}
 `;
@@ -205,47 +204,108 @@ ${p.functions.map((l) => `| \`${l.name}\` | ${pct(l.share)} |`).join('\n')}
     await rm(dir, { recursive: true, force: true });
   }
 
-  const rows = [...figures].map(([name, f]) => {
-    const share = `${num((f.stapled / Math.max(1, f.connections)) * 100, 1)} %`;
-    return `| ${name} | ${medianRange(spread(f.conn))} | ${num(spread(f.connCpu).median, 3)} | ${share} | ${f.connErrors} | ${medianRange(spread(f.rps))} | ${num(spread(f.rpsCpu).median, 1)} | ${num(spread(f.p50).median, 2)} | ${num(spread(f.p99).median, 2)} | ${f.wrkErrors} | ${num((f.rssIdle ?? NaN) / MB, 1)} | ${num((f.rssLoaded ?? NaN) / MB, 1)} (${f.processes ?? '?'} proc.) | ${num(((f.rssLoaded ?? NaN) - (f.rssIdle ?? NaN)) / IDLE / 1024, 1)} KiB | ${f.idleStapled ?? '?'} / ${IDLE} |`;
+  // Rounds whose every measurement ran with the rest of the machine nearly idle.
+  const clean = roundForeign.map((f) => f.every((c) => c <= DISTURBED_CORES));
+  const cleanCount = clean.filter(Boolean).length;
+  const use = cleanCount > 0 ? clean : clean.map(() => true);
+  const picked = (key: string) => results.get(key)!.filter((_, i) => use[i]);
+  const cpu = (key: string) => picked(key).map((m) => m.cpuUs);
+  const ratio = (a: string, b: string) => results.get(a)!.flatMap((m, i) => (use[i] ? [m.cpuUs / results.get(b)![i]!.cpuUs] : []));
+  const diff = (a: string, b: string) => results.get(a)!.flatMap((m, i) => (use[i] ? [m.cpuUs - results.get(b)![i]!.cpuUs] : []));
+  const all = [...results.values()].flat();
+  const foreignAll = spread(all.map((m) => m.foreignCores));
+  const loads = spread(all.map((m) => m.load1));
+
+  const rows = servers.map((s) => {
+    const ms = picked(s.key);
+    const user = ms.reduce((a, m) => a + m.userMs, 0);
+    const system = ms.reduce((a, m) => a + m.systemMs, 0);
+    const conns = ms.reduce((a, m) => a + m.handshakes, 0);
+    const stapled = ms.reduce((a, m) => a + m.stapled, 0);
+    const errors = results.get(s.key)!.reduce((a, m) => a + m.errors, 0);
+    const warm = warmCurve.get(s.key) ?? [];
+    return `| ${s.label} | ${range(cpu(s.key), 0)} | ${num((user / Math.max(1, user + system)) * 100, 0)} / ${num((system / Math.max(1, user + system)) * 100, 0)} | ${num(median(ms.map((m) => m.handshakes / m.seconds)))} | ${num((stapled / Math.max(1, conns)) * 100, 1)} % | ${errors} | ${warm.map((v) => num(v)).join(', ')} |`;
   });
-  await report('4. The balancer against Pen 0.34 and HAProxy 2.6', command, startedLoad, `
-Same P-256 certificate (leaf + intermediate; Pen 0.34 sends the leaf only), key and staple
-for all; the same HTTP backend on 127.0.0.1 (an HAProxy answering \`200 ok\` to everything,
-keep-alive). All three terminate TLS and relay bytes (HAProxy in \`mode tcp\`, like Pen and the
-balancer). The balancer is \`examples/balancer/cli.ts\` bundled with esbuild and run with plain
-\`node\`; it staples with ocsp-stapler (\`--ocsp\`), Pen with \`penctl ... ssl_ocsp_response\`, HAProxy
-from \`site.pem.ocsp\`. Everything runs on the same 2 cores as the clients.
 
-- **new conn/s**: ${CLIENT_PROCESSES} Node client processes × ${CONCURRENCY} connections, each a new TLS
-  connection (full handshake, TLS 1.3, staple requested) carrying one HTTP/1.1 request with
-  \`Connection: close\`, counted when the 200 arrives; ${CONN_MS / 1000} s per round.
-- **keep-alive**: \`wrk -t${WRK_THREADS} -c${WRK_CONNECTIONS} -d${WRK_SECONDS}s --latency\`: requests/s, p50 and p99 latency (ms).
-- **memory**: RSS of the process tree (primary + workers), idle, then with ${num(IDLE)} idle TLS
-  connections open (each also holding its backend connection).
-- ${ROUNDS} rounds after one uncounted warm-up pass; the order of the five rotates every round;
-  ratios are taken within a round.
+  const fairness = (key: string) => {
+    const shares = picked(key).flatMap((m) => {
+      const w = m.perWorker ?? [];
+      const total = w.reduce((a, b) => a + b, 0);
+      return w.length > 1 && total > 0 ? [Math.max(...w) / total] : [];
+    });
+    const totals = picked(key).reduce<number[]>((acc, m) => (m.perWorker ?? []).map((v, i) => v + (acc[i] ?? 0)), []);
+    return `${range(shares.map((x) => x * 100), 1)} % | ${totals.join(' / ')}`;
+  };
 
-| server | new conn/s median (min–max) | server CPU ms per new conn | stapled | failed | keep-alive req/s median (min–max) | server CPU µs per request | p50 ms | p99 ms | wrk errors | RSS idle, MiB | RSS with ${num(IDLE)} conns, MiB | per connection | idle conns stapled |
-|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+  const roundsLine = roundForeign
+    .map((f, i) => `${i + 1}: ${num(Math.max(...f), 2)}${clean[i] ? '' : ' (disturbed)'}`)
+    .join('; ');
+
+  await report('4. The balancer against Pen, HAProxy, a minimal Node proxy and the floors; --workers 2', command, startedLoad, `
+Server CPU per new TLS connection, everything on the same 2 cores. Same P-256 certificate
+(leaf + intermediate; Pen 0.34 sends the leaf only), key and staple for all; every connection a
+full TLS 1.3 handshake asking for a staple, one HTTP/1.1 request with \`Connection: close\`, counted
+when the 200 arrives (${CLIENT_PROCESSES} Node client processes × ${CONCURRENCY} connections). The backend is an HAProxy
+answering \`200 ok\` on 127.0.0.1; its CPU is not counted.
+
+- **balancer**: \`examples/balancer/cli.ts\` bundled with esbuild, plain \`node\`, stapling with
+  ocsp-stapler (\`--ocsp\`). **--workers 2**: the same with two workers (SCHED_NONE, its default),
+  and with node:cluster's round robin (\`NODE_CLUSTER_SCHED_POLICY=rr\`, the primary accepts and
+  hands each connection over IPC); CPU summed over the primary and the workers.
+- **Pen 0.34** (Debian \`pen\`, \`-E/-K\`, staple through \`penctl ssl_ocsp_response\`); **HAProxy tcp**:
+  HAProxy 2.6 \`mode tcp\`, \`nbthread 1\`, staple from \`site.pem.ocsp\`.
+- **minimal Node proxy**: bench/lib/min-proxy.ts, 40 lines: \`tls.createServer\`, the library's
+  staple (\`createStaplingContext().attach()\`), \`net.connect\` and \`pipe()\` both ways.
+- **floors**: the same TLS server answering the request itself, no backend, no relay: Node (the
+  minimal proxy's file in \`floor\` mode) and HAProxy (\`mode http\`, \`http-request return\`). A
+  server's relay cost is its CPU less its floor's.
+- **CPU**: on-CPU time of every thread of the server's processes (\`/proc/PID/task/*/schedstat\`,
+  ns), per connection completed. user/system split from \`/proc/PID/stat\`.
+- **warm-up**: ${num(WARM_UP)} connections per server before counting, in chunks of ${num(WARM_CHUNK)} (CPU per
+  connection of each chunk in the last column: a fresh Node process is slower until V8 has
+  optimised its hot code).
+- **rounds**: ${ROUNDS} rounds × ${num(PER_ROUND)} connections per server; the order rotates every round and
+  reverses every other; ratios are taken within a round.
+- **background load**: for each measurement, the machine's busy time (\`/proc/stat\`) less the
+  CPU of every process this benchmark started, per wall second = cores kept busy by others.
+  A round is **disturbed** when any of its measurements had more than ${DISTURBED_CORES} core busy elsewhere;
+  disturbed rounds are left out. Clean rounds: **${cleanCount} of ${ROUNDS}**${cleanCount === 0 ? ' (none: the figures below use every round and are disturbed)' : ''}. Others' load
+  per measurement: median ${num(foreignAll.median, 2)} cores (${num(foreignAll.min, 2)}–${num(foreignAll.max, 2)}); 1-minute load average
+  ${num(loads.min, 2)}–${num(loads.max, 2)}. Worst measurement per round: ${roundsLine}.
+
+| server | CPU µs per new connection, median (min–max) | user / system % | conn/s seen by the clients | stapled | failed | warm-up, µs per connection by ${num(WARM_CHUNK)} |
+|---|---|---|---|---|---|---|
 ${rows.join('\n')}
 
-The rates above are what these clients got through on 2 shared cores: the Node clients, wrk and
-the backend use most of the CPU, so the servers are not saturated and the rates differ little.
-What each server would sustain alone is inversely proportional to its own CPU time per unit of
-work (\`/proc/PID/stat\` utime + stime of the server's processes and threads, sampled around each
-measurement, 10 ms ticks). Ratios (median and range over rounds):
+Ratios of CPU per new connection within a round (median (min–max) over the rounds used):
 
-| comparison | measured rate ratio | capacity ratio (their CPU per unit / ours) |
+| ratio | value | target |
 |---|---|---|
-| new TLS conn, balancer vs Pen (target >= 1) | ${ratio(ratios.connVsPen)} | ${ratio(ratios.connCpuVsPen)} |
-| keep-alive requests, balancer vs Pen | ${ratio(ratios.rpsVsPen)} | ${ratio(ratios.rpsCpuVsPen)} |
-| new TLS conn, balancer vs HAProxy nbthread 1 | ${ratio(ratios.connVsHaproxy1)} | ${ratio(ratios.connCpuVsHaproxy1)} |
-| new TLS conn, balancer --workers 2 vs HAProxy nbthread 2 | ${ratio(ratios.connVsHaproxy2)} | ${ratio(ratios.connCpuVsHaproxy2)} |
-| keep-alive requests, balancer --workers 2 vs HAProxy nbthread 2 | ${ratio(ratios.rpsVsHaproxy2)} | ${ratio(ratios.rpsCpuVsHaproxy2)} |
+| balancer / Pen | ${range(ratio('balancer', 'pen'), 3)} | <= 0.93 |
+| minimal Node proxy / Pen | ${range(ratio('proxy', 'pen'), 3)} | |
+| HAProxy tcp / Pen | ${range(ratio('haproxy', 'pen'), 3)} | |
+| Node floor / Pen | ${range(ratio('floor', 'pen'), 3)} | |
+| HAProxy floor / Pen | ${range(ratio('hafloor', 'pen'), 3)} | |
+| balancer / minimal Node proxy | ${range(ratio('balancer', 'proxy'), 3)} | |
+| --workers 2 (SCHED_NONE) / balancer | ${range(ratio('w2', 'balancer'), 3)} | <= 1.10 |
+| --workers 2 (round robin) / balancer | ${range(ratio('w2rr', 'balancer'), 3)} | |
 
-With \`--workers 2\`, the node:cluster primary alone used ${num(spread(primaryConnCpu).median, 3)} CPU ms per new
-connection (median over rounds): on Linux, node:cluster's default round-robin scheduling has
-the primary accept every connection and pass it to a worker over IPC.
-${profileText}`);
+Relay cost (CPU per connection less the floor of the same kind, µs, within a round):
+
+| relay | µs per connection |
+|---|---|
+| minimal Node proxy − Node floor | ${range(diff('proxy', 'floor'), 0)} |
+| balancer − Node floor | ${range(diff('balancer', 'floor'), 0)} |
+| HAProxy tcp − HAProxy floor | ${range(diff('haproxy', 'hafloor'), 0)} |
+| Node floor − HAProxy floor (TLS in Node vs in HAProxy) | ${range(diff('floor', 'hafloor'), 0)} |
+
+Fairness between workers: the busier worker's share of each measurement's ${num(PER_ROUND)} connections
+(50 % is an even split), and the connections each worker took over the counted rounds:
+
+| --workers 2 | busier worker's share per round | connections per worker |
+|---|---|---|
+| SCHED_NONE | ${fairness('w2')} |
+| round robin | ${fairness('w2rr')} |
+${profiles}`);
+  console.log(`balancer bench: ${((Date.now() - began) / 1000).toFixed(0)} s`);
 }

@@ -1,6 +1,6 @@
 // New TLS connections in a loop, for bench/handshake.ts and bench/balancer.ts. No session
 // reuse: every connection is a full handshake asking for a staple (status_request), as browsers do.
-// Message in: { port, version?, request?, concurrency, warmMs, ms }. Reply: { handshakes, stapled, errors, seconds }.
+// Message in: { port, version?, request?, concurrency, warmMs, ms, count? }. Reply: { handshakes, stapled, errors, seconds }.
 // With `request`, each connection sends one HTTP/1.1 request (Connection: close) and counts only
 // when a 200 response comes back.
 import tls from 'node:tls';
@@ -12,6 +12,8 @@ interface Run {
   concurrency: number;
   warmMs: number;
   ms: number;
+  /** Instead of a time window: exactly this many connections (warmMs and ms are then ignored). */
+  count?: number;
 }
 
 const REQUEST = 'GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n';
@@ -54,7 +56,27 @@ function connection(r: Run): Promise<{ ok: boolean; stapled: boolean }> {
   });
 }
 
+async function runCount(r: Run & { count: number }) {
+  const start = performance.now();
+  let started = 0;
+  let handshakes = 0;
+  let stapled = 0;
+  let errors = 0;
+  const loop = async () => {
+    while (started < r.count) {
+      started++;
+      const result = await connection(r);
+      if (result.ok) handshakes++;
+      else errors++;
+      if (result.stapled) stapled++;
+    }
+  };
+  await Promise.all(Array.from({ length: r.concurrency }, loop));
+  return { handshakes, stapled, errors, seconds: (performance.now() - start) / 1000 };
+}
+
 async function run(r: Run) {
+  if (r.count !== undefined) return runCount(r as Run & { count: number });
   const start = performance.now();
   const from = start + r.warmMs;
   const until = from + r.ms;

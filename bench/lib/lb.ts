@@ -149,6 +149,30 @@ backend http
   return running(`HAProxy nbthread ${threads}`, port, proc);
 }
 
+/**
+ * HAProxy terminating TLS and answering every request itself (`http-request return`, no backend):
+ * HAProxy's floor, as the Node floor is Node's. HAProxy's relay cost is HAProxy tcp minus this.
+ */
+export async function startHaproxyFloor(files: LbFiles): Promise<Running> {
+  const port = await freePort();
+  const cfg = join(files.dir, 'haproxy-floor.cfg');
+  await writeFile(cfg, `global
+  nbthread 1
+  maxconn 8000
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+frontend tls
+  bind 127.0.0.1:${port} ssl crt ${files.haproxyPem}
+  http-request return status 200 content-type text/plain string ok
+`);
+  const proc = spawn('haproxy', ['-db', '-f', cfg], { stdio: ['ignore', 'ignore', 'inherit'] });
+  await waitForPort(port, 'HAProxy floor').catch(killOn(proc));
+  return running('HAProxy floor', port, proc);
+}
+
 /** Pen 0.34 with `-E`/`-K`, its staple installed through the control port (`ssl_ocsp_response`). */
 export async function startPen(files: LbFiles, backendPort: number): Promise<Running> {
   const port = await freePort();
@@ -165,16 +189,26 @@ export async function startPen(files: LbFiles, backendPort: number): Promise<Run
   return running('Pen', port, proc);
 }
 
-/**
- * The example balancer, bundled once with esbuild into .tmp/bench (git-ignored; inside the
- * package, so that its \`import 'ocsp-stapler'\` resolves to dist/) and run with plain
- * `node` (as it would run in production; tsx's loader would add its own memory and start-up).
- */
-export async function startBalancer(files: LbFiles, backendPort: number, workers: number, execArgv: string[] = []): Promise<Running> {
-  const bundle = await balancerBundle();
+/** How to start the example balancer (bundled, run with plain node). */
+export interface BalancerStart {
+  readonly workers?: number;
+  /** node:cluster's scheduling policy for --workers (the balancer's default is SCHED_NONE). */
+  readonly schedulingPolicy?: 'none' | 'rr';
+  /** A control socket path, to ask the workers for their counts. */
+  readonly control?: string;
+  readonly execArgv?: readonly string[];
+  readonly name?: string;
+}
+
+export async function startBalancer(files: LbFiles, backendPort: number, how: BalancerStart = {}): Promise<Running> {
+  const workers = how.workers ?? 1;
+  const file = await bundle('examples/balancer/cli.ts', 'balancer.mjs');
   const port = await freePort();
-  const args = [...execArgv, bundle, '-E', files.certFile, '-K', files.keyFile, '--ocsp', files.ocspFile, '-x', '5000', '-c', '5000', '--drain-timeout', '2', ...(workers > 1 ? ['--workers', String(workers)] : []), `127.0.0.1:${port}`, `127.0.0.1:${backendPort}`];
-  const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const args = [...(how.execArgv ?? []), file, '-E', files.certFile, '-K', files.keyFile, '--ocsp', files.ocspFile, '-x', '5000', '-c', '5000', '--drain-timeout', '2', ...(how.control ? ['-C', how.control] : []), ...(workers > 1 ? ['--workers', String(workers)] : []), `127.0.0.1:${port}`, `127.0.0.1:${backendPort}`];
+  const env = { ...process.env };
+  delete env.NODE_CLUSTER_SCHED_POLICY;
+  if (how.schedulingPolicy) env.NODE_CLUSTER_SCHED_POLICY = how.schedulingPolicy;
+  const proc = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   proc.stdout!.setEncoding('utf8');
   await new Promise<void>((resolve, reject) => {
@@ -198,95 +232,42 @@ export async function startBalancer(files: LbFiles, backendPort: number, workers
     proc.kill('SIGKILL');
     throw new Error(`the balancer holds no staple: ${out}`);
   }
-  return running(workers > 1 ? `balancer --workers ${workers}` : 'balancer', port, proc);
+  return running(how.name ?? (workers > 1 ? `balancer --workers ${workers}` : 'balancer'), port, proc);
 }
 
-let bundled: Promise<string> | undefined;
-function balancerBundle(): Promise<string> {
-  bundled ??= (async () => {
-    const out = join(ROOT, '.tmp', 'bench', 'balancer.mjs');
-    await exec(join(ROOT, 'node_modules', '.bin', 'esbuild'), [
-      join(ROOT, 'examples', 'balancer', 'cli.ts'),
-      '--bundle',
-      '--platform=node',
-      '--format=esm',
-      '--target=node20',
-      '--packages=external',
-      `--outfile=${out}`,
-      '--log-level=warning',
-    ]);
-    return out;
-  })();
-  return bundled;
-}
-
-/** `pid` and all its descendants. */
-async function tree(pid: number): Promise<Array<{ pid: number; rssBytes: number }>> {
-  const { stdout } = await exec('ps', ['-e', '-o', 'pid=,ppid=,rss=']);
-  const rows = stdout.trim().split('\n').map((l) => l.trim().split(/\s+/).map(Number) as [number, number, number]);
-  const children = new Map<number, number[]>();
-  for (const [p, pp] of rows) children.set(pp, [...(children.get(pp) ?? []), p]);
-  const rss = new Map(rows.map(([p, , r]) => [p, r]));
-  const out: Array<{ pid: number; rssBytes: number }> = [];
-  const stack = [pid];
-  while (stack.length) {
-    const p = stack.pop()!;
-    out.push({ pid: p, rssBytes: (rss.get(p) ?? 0) * 1024 });
-    stack.push(...(children.get(p) ?? []));
+/**
+ * bench/lib/min-proxy.ts, bundled and run with plain node: `proxy` (the minimal Node proxy) or
+ * `floor` (the Node server answering by itself).
+ */
+export async function startMinNode(files: LbFiles, backendPort: number, mode: 'proxy' | 'floor', execArgv: readonly string[] = []): Promise<Running> {
+  const file = await bundle('bench/lib/min-proxy.ts', 'min-proxy.mjs');
+  const port = await freePort();
+  const proc = spawn(process.execPath, [...execArgv, file, mode, files.certFile, files.keyFile, files.ocspFile, String(port), String(backendPort)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  proc.stdout!.setEncoding('utf8');
+  const [line] = (await Promise.race([once(proc.stdout!, 'data'), once(proc, 'exit').then(() => [''])])) as [string];
+  if (!/^ready stapling/.test(line)) {
+    proc.kill('SIGKILL');
+    throw new Error(`${mode}: ${line || 'exited'}`);
   }
-  return out;
+  proc.stdout!.resume();
+  return running(mode === 'proxy' ? 'minimal Node proxy' : 'Node floor', port, proc);
 }
 
-/** RSS of `pid` and all its descendants, in bytes (from ps). */
-export async function treeRss(pid: number): Promise<{ bytes: number; processes: number }> {
-  const all = await tree(pid);
-  return { bytes: all.reduce((a, p) => a + p.rssBytes, 0), processes: all.length };
-}
-
-// Linux clock ticks per second for /proc/PID/stat (USER_HZ; 100 on every mainstream kernel).
-const TICKS = 100;
-
-/** CPU time (user + system, all threads) used so far by `pid` and its descendants, in ms; `root`: by `pid` alone. */
-export async function treeCpuMs(pid: number): Promise<{ total: number; root: number }> {
-  let ms = 0;
-  let root = 0;
-  for (const { pid: p } of await tree(pid)) {
-    try {
-      const stat = await readFile(`/proc/${p}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      // After the command: state is field 3, utime 14, stime 15 (1-based), i.e. index 11, 12 here.
-      const used = ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS;
-      ms += used;
-      if (p === pid) root = used;
-    } catch {
-      // exited meanwhile
-    }
+const bundles = new Map<string, Promise<string>>();
+/**
+ * `source` bundled once with esbuild into .tmp/bench (git-ignored; inside the package, so that
+ * its `import 'ocsp-stapler'` resolves to dist/), to run with plain `node` as in production
+ * (tsx's loader would add its own memory and start-up).
+ */
+function bundle(source: string, name: string): Promise<string> {
+  let done = bundles.get(name);
+  if (!done) {
+    done = (async () => {
+      const out = join(ROOT, '.tmp', 'bench', name);
+      await exec(join(ROOT, 'node_modules', '.bin', 'esbuild'), [join(ROOT, source), '--bundle', '--platform=node', '--format=esm', '--target=node20', '--packages=external', `--outfile=${out}`, '--log-level=warning']);
+      return out;
+    })();
+    bundles.set(name, done);
   }
-  return { total: ms, root };
-}
-
-/** What wrk reports. */
-export interface WrkResult {
-  rps: number;
-  p50ms: number;
-  p99ms: number;
-  errors: number;
-}
-
-function ms(value: string, unit: string): number {
-  return Number(value) * (unit === 'us' ? 0.001 : unit === 's' ? 1000 : 1);
-}
-
-/** `wrk --latency` against https://127.0.0.1:port/ (keep-alive; wrk does not verify certificates). */
-export async function wrk(port: number, seconds: number, threads: number, connections: number): Promise<WrkResult> {
-  const { stdout } = await exec('wrk', [`-t${threads}`, `-c${connections}`, `-d${seconds}s`, '--latency', `https://127.0.0.1:${port}/`]);
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? NaN);
-  const p = (q: string) => {
-    const m = new RegExp(`^\\s+${q}%\\s+([\\d.]+)(us|ms|s)`, 'm').exec(stdout);
-    return m ? ms(m[1]!, m[2]!) : NaN;
-  };
-  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
-  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? 0);
-  const errors = non2xx + (socketErrors ? socketErrors.slice(1).map(Number).reduce((a, b) => a + b, 0) : 0);
-  return { rps, p50ms: p('50'), p99ms: p('99'), errors };
+  return done;
 }
