@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, chownSync, existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { hostname } from 'node:os';
 import type net from 'node:net';
@@ -159,5 +159,32 @@ describe('writes nothing unchanged', () => {
     const now = statSync(out);
     assert.deepEqual([now.ino, now.mtimeMs], [before.ino, before.mtimeMs]);
     assert.equal(existsSync(out), true);
+  });
+});
+
+describe('symbolic links on the fetch path', () => {
+  it('--out a symbolic link: the file it names is replaced (mode kept), the link stays a link', async () => {
+    const shared = path('shared');
+    mkdirSync(shared);
+    const target = join(shared, 'site.ocsp');
+    writeFileSync(target, 'old');
+    chmodSync(target, 0o640);
+    const link = path('site.ocsp');
+    symlinkSync(target, link);
+    const r = await cli(['fetch', '--cert', pki.leaf.chain, '--out', link, '--json']);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.ok(lstatSync(link).isSymbolicLink(), 'the link was replaced by a regular file');
+    assert.equal(readlinkSync(link), target);
+    assert.deepEqual(readFileSync(target), good);
+    assert.equal(statSync(target).mode & 0o777, 0o640);
+    assert.deepEqual(temps(link), []);
+    assert.deepEqual(temps(target), []);
+  });
+
+  it('the writer refuses a symbolic link to nothing (ERR_FILE_WRITE), and leaves it', async () => {
+    const link = path('dangling');
+    symlinkSync(join(pki.dir, 'nowhere', 'site.ocsp'), link);
+    await assert.rejects(writeFileAtomic(link, good), (err: unknown) => err instanceof StaplingError && err.code === 'ERR_FILE_WRITE' && /symbolic link/.test(err.message));
+    assert.ok(lstatSync(link).isSymbolicLink());
   });
 });

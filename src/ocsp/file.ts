@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import type { Stats } from 'node:fs';
-import { lstat, open, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { lstat, open, readdir, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { StaplingError } from '../errors.js';
@@ -39,11 +39,16 @@ const STALE_TEMP_MS = 3_600_000;
  *   `ERR_FILE_WRITE`: renaming over `/dev/null` would replace the device itself.
  * - The new file keeps the mode, owner and group of the file it replaces (owner and group as far
  *   as the process may set them: as root, always); a new file gets `options.mode`, 0o644.
+ * - Writes through a symbolic link: the file the link names is replaced (its mode, owner and
+ *   group kept, the temporary file beside it), the link stays. A link to nothing is refused.
  * - Removes temporary files left in the directory by writers that were killed, on its first
  *   write there in this process: those of a process of this host that is gone, and any older
  *   than an hour.
  */
-export async function writeFileAtomic(file: string, bytes: Uint8Array, options: WriteFileOptions = {}): Promise<void> {
+export async function writeFileAtomic(path: string, bytes: Uint8Array, options: WriteFileOptions = {}): Promise<void> {
+  // Through a symbolic link to the file it names (`site.ocsp -> shared/site.ocsp`): renaming over
+  // the link would replace the link itself and leave the shared file stale.
+  const file = await resolveLinks(path);
   const dir = dirname(file);
   const base = basename(file);
   let existing: Stats | null = null;
@@ -95,6 +100,25 @@ export async function writeFileAtomic(file: string, bytes: Uint8Array, options: 
     await dirHandle.sync().catch(() => undefined);
     await dirHandle.close().catch(() => undefined);
   }
+}
+
+/** `path` with every symbolic link resolved; a link to nothing is refused (where would we write?). */
+async function resolveLinks(path: string): Promise<string> {
+  try {
+    return await realpath(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw writeError(path, err);
+  }
+  const link = await lstat(path).catch(() => null);
+  if (link?.isSymbolicLink()) {
+    throw new StaplingError('ERR_FILE_WRITE', 'refusing to write through a symbolic link that points to nothing', {
+      expected: 'a regular file, a symbolic link to one, or no file yet',
+      found: 'a dangling symbolic link',
+      file: path,
+    });
+  }
+  // No file yet: the directory may itself be reached through links; that is fine.
+  return path;
 }
 
 function writeError(file: string, err: unknown): StaplingError {
