@@ -160,8 +160,8 @@ export interface ReloadOptions {
   /**
    * Read this file instead, and make it the context's `ocspFile` from now on, but only if it
    * passes every check (Pen's `ssl_ocsp_response FILE`). When refused, nothing changes: the
-   * context keeps its file and its staple. A running {@link StaplingContext.watch} goes on
-   * watching the file it started with.
+   * context keeps its file and its staple. A running {@link StaplingContext.watch} moves to the
+   * new file once it is in use, and stops watching the old one.
    */
   ocspFile?: string;
 }
@@ -246,7 +246,9 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> {
   // What the last load attempt read and concluded, so that a watch reporting a file that reads
   // the same and ends the same way emits nothing.
   #lastAttempt: { readonly bytes: Buffer | null; readonly code: StaplingErrorCode | null } | null = null;
-  readonly #watches: FileWatch[] = [];
+  // The running watch, if any: its options, and the file watches it keeps (the OCSP one is
+  // moved when reload({ ocspFile }) changes the file in use).
+  #watching: { readonly options: WatchOptions; ocspFile: string; ocsp: FileWatch; certificate: FileWatch | null } | null = null;
   #stapled = 0;
   #notStapled = 0;
   #reloads = 0;
@@ -438,13 +440,32 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> {
   watch(options?: ContextWatchOptions): this {
     if (this.#closed) throw closedError('watch');
     const checked = watchOptions('StaplingContext.watch', options);
-    options = { debounceMs: checked.debounceMs, pollMs: checked.pollMs, certificate: checked.certificate };
-    const quiet = () => undefined; // refusals are reported through the 'refused' event
-    this.#watches.push(watchFile(this.#options.ocspFile, () => this.#request({}).catch(quiet), options));
-    if (options.certificate) {
-      this.#watches.push(watchFile(this.#options.certFile, () => this.#request({ certificate: true }).catch(quiet), options));
+    const watchOpts: WatchOptions = { debounceMs: checked.debounceMs, pollMs: checked.pollMs };
+    // One watch per context: a second call keeps the running one (adding the certificate watch
+    // if asked for), rather than piling up file watches and listeners.
+    this.#watching ??= { options: watchOpts, ocspFile: this.#options.ocspFile, ocsp: this.#watchOcsp(this.#options.ocspFile, watchOpts), certificate: null };
+    if (checked.certificate && this.#watching.certificate === null) {
+      this.#watching.certificate = watchFile(this.#options.certFile, () => this.#request({ certificate: true }).catch(quiet), this.#watching.options);
     }
     return this;
+  }
+
+  /** True while a {@link watch} runs (from the first watch() call until {@link close}). */
+  get watching(): boolean {
+    return this.#watching !== null;
+  }
+
+  #watchOcsp(file: string, options: WatchOptions): FileWatch {
+    return watchFile(file, () => this.#request({}).catch(quiet), options);
+  }
+
+  // reload({ ocspFile }) made another file the one in use: the watch follows it.
+  #followFile(file: string): void {
+    const watching = this.#watching;
+    if (watching === null || watching.ocspFile === file) return;
+    watching.ocsp.close();
+    watching.ocspFile = file;
+    watching.ocsp = this.#watchOcsp(file, watching.options);
   }
 
   /** Detaches from every server and clears timers, so the process can exit. Idempotent. */
@@ -453,7 +474,10 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> {
       this.#closed = true;
       this.emit('close');
     }
-    for (const watch of this.#watches.splice(0)) watch.close();
+    const watching = this.#watching;
+    this.#watching = null;
+    watching?.ocsp.close();
+    watching?.certificate?.close();
     for (const server of [...this.#servers]) this.detach(server);
     this.#dropPrevious();
     this.#clearTimer();
@@ -518,6 +542,7 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> {
     }
     if (unchanged(bytes, null) && this.#loaded !== null && this.#loaded.bytes.equals(bytes)) return this.status();
     this.#options.ocspFile = file;
+    this.#followFile(file);
     this.#loaded = {
       bytes,
       certStatus: verified.single.certStatus,
@@ -694,3 +719,6 @@ export async function createStaplingContext(options: StaplingContextOptions): Pr
   });
   return context;
 }
+
+// A watch's reloads report refusals through the 'refused' event, not a rejection.
+function quiet(): void {}

@@ -255,6 +255,57 @@ describe('watch: one change, one event, one counter step', () => {
   });
 });
 
+describe('watch follows the file in use', () => {
+  it('after reload({ ocspFile }): a change of the new file reloads, a change of the retired one does nothing', async () => {
+    const dir = freshDir();
+    const first = join(dir, 'first.ocsp');
+    const second = join(dir, 'second.ocsp');
+    writeFileSync(first, good);
+    writeFileSync(second, good2);
+    const ctx = (await createStaplingContext({ certFile: pki.leaf.chain, ocspFile: first })).watch(WATCH);
+    await ctx.reload({ ocspFile: second });
+    assert.equal(ctx.status().ocspFile, second);
+    // The retired file changing (to a response the context would accept) must not reload.
+    await assertSilent(ctx, first, () => writeFileAtomic(first, pki.respond()));
+    assert.ok(ctx.stapleNow()!.equals(good2));
+    // The file in use changing must.
+    const fresh = pki.respond({ signer: pki.responder });
+    assert.deepEqual(await eventsOfOneChange(ctx, second, () => writeFileAtomic(second, fresh)), { reload: 1, refused: 0 });
+    assert.ok(ctx.stapleNow()!.equals(fresh));
+    await ctx.close();
+  });
+
+  it('a refused reload({ ocspFile }) leaves the watch on the old file', async () => {
+    const dir = freshDir();
+    const first = join(dir, 'first.ocsp');
+    const bad = join(dir, 'bad.ocsp');
+    writeFileSync(first, good);
+    writeFileSync(bad, pki.respond({ status: 'revoked' }));
+    const ctx = (await createStaplingContext({ certFile: pki.leaf.chain, ocspFile: first })).watch(WATCH);
+    await assert.rejects(ctx.reload({ ocspFile: bad }), { code: 'ERR_OCSP_REVOKED' });
+    assert.deepEqual(await eventsOfOneChange(ctx, first, () => writeFileAtomic(first, good2)), { reload: 1, refused: 0 });
+    await ctx.close();
+  });
+
+  it('watch() twice keeps one watch: one change, one event, no listener pile-up', async () => {
+    const file = join(freshDir(), 'leaf.ocsp');
+    writeFileSync(file, good);
+    const ctx = await createStaplingContext({ certFile: pki.leaf.chain, ocspFile: file });
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    for (let i = 0; i < 15; i++) assert.equal(ctx.watch(WATCH), ctx);
+    assert.equal(ctx.watching, true);
+    assert.deepEqual(await eventsOfOneChange(ctx, file, () => writeFileAtomic(file, good2)), { reload: 1, refused: 0 });
+    // Node's stat poller is one emitter per path: 15 watches would add 15 listeners to it.
+    await delay(50);
+    process.off('warning', onWarning);
+    assert.deepEqual(warnings.filter((w) => w.name === 'MaxListenersExceededWarning'), []);
+    await ctx.close();
+    assert.equal(ctx.watching, false);
+  });
+});
+
 /** `change` gives no event: checked once the stat poll has seen the change and settled. */
 async function assertSilent(ctx: StaplingContext, file: string, change: () => unknown): Promise<void> {
   let events = 0;
