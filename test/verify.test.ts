@@ -371,8 +371,17 @@ describe('check 6: signature and responder authorisation', () => {
     const verdict = check(bytes);
     const notAfter = verdict.responder!.notAfter.getTime();
     assert.ok(notAfter < verdict.single.nextUpdate!.getTime(), 'the responder expires first');
-    assert.equal(verdict.validUntil, notAfter + 1000, 'stapled until the last second of the responder certificate');
+    assert.equal(verdict.validUntil, notAfter, 'stapled until the responder certificate\'s notAfter, not through its second');
     refuses(bytes, 'ERR_OCSP_SIGNER_EXPIRED', pki.leaf, { now: notAfter + 1000 });
+  });
+  it('refuses a delegated response from the responder certificate\'s notAfter second on, as OpenSSL does (curl fails at notAfter + 0.15 s)', () => {
+    const bytes = pki.respond({ signer: pki.responderShortLived, validMinutes: 3 * 24 * 60 });
+    const notAfter = check(bytes).responder!.notAfter.getTime();
+    assert.equal(check(bytes, pki.leaf, { now: notAfter - 1 }).signedBy, 'delegated', 'valid 1 ms before notAfter');
+    for (const now of [notAfter, notAfter + 150, notAfter + 999]) {
+      const err = refuses(bytes, 'ERR_OCSP_SIGNER_EXPIRED', pki.leaf, { now });
+      assert.match(err.message, /notAfter second itself as expired/);
+    }
   });
   it('refuses a flipped bit in a delegated responder\'s signature', () => {
     const bytes = Buffer.from(pki.respond({ signer: pki.responder }));

@@ -46,7 +46,8 @@ export interface VerifiedResponse {
   /**
    * The instant (ms) from which it must no longer be stapled: the earliest of nextUpdate,
    * thisUpdate plus `maxAgeMs`, thisUpdate plus `maxAgeWithoutNextUpdateMs` when there is no
-   * nextUpdate, and the delegated responder certificate's notAfter. Refresh plans from it.
+   * nextUpdate, and the delegated responder certificate's notAfter (OpenSSL, so curl, counts the
+   * notAfter second itself as expired). Refresh plans from it.
    */
   readonly validUntil: number;
 }
@@ -232,7 +233,8 @@ function checkTime(
     });
   }
   const { until, ownEnd, ageLimit } = staplingEnd(single, limits);
-  const validUntil = responder ? Math.min(until, responder.notAfter.getTime() + 1000) : until;
+  // The responder certificate's notAfter second is already too late: see checkSignature.
+  const validUntil = responder ? Math.min(until, responder.notAfter.getTime()) : until;
   if (limits.now < validUntil) return { validFrom, validUntil };
 
   if (limits.now >= ageLimit && limits.now < ownEnd) {
@@ -362,9 +364,12 @@ function checkSignature(response: OcspResponse, carried: readonly CertificateInf
   // Issued by the CA with id-kp-OCSPSigning, and every check strict clients run on it (responder.ts).
   checkDelegatedResponder(responder, issuer);
   const subject = `"${oneLine(responder.x509.subject)}"`;
-  if (now < responder.notBefore.getTime() || now > responder.notAfter.getTime()) {
+  // RFC 5280 says notAfter is inclusive, and GnuTLS and mozilla::pkix accept through that whole
+  // second; OpenSSL's X509_cmp_time counts it as expired (curl --cert-status fails from notAfter
+  // itself, measured). The strictest judge decides: valid from notBefore, until before notAfter.
+  if (now < responder.notBefore.getTime() || now >= responder.notAfter.getTime()) {
     throw new StaplingError('ERR_OCSP_SIGNER_EXPIRED', 'the responder certificate is not valid now', {
-      expected: `valid at ${new Date(now).toISOString()}`,
+      expected: `valid at ${new Date(now).toISOString()} (OpenSSL counts the notAfter second itself as expired)`,
       found: `${subject} valid from ${responder.notBefore.toISOString()} to ${responder.notAfter.toISOString()}`,
     });
   }
