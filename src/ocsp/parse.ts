@@ -365,13 +365,34 @@ function ocspTime(buf: Buffer, node: DerNode | undefined, what: string): Date {
 /**
  * The OID of an AlgorithmIdentifier: SEQUENCE { algorithm, parameters OPTIONAL } and nothing
  * more (RFC 5280 section 4.1.1.2). OpenSSL refuses a third field, so must we (found by fuzzing).
+ * The parameters must be absent or NULL, for every algorithm: that is all mozilla::pkix takes
+ * (AlgorithmIdentifierValue in pkixder.cpp reads the OID and an optional NULL, then expects the
+ * end), and Firefox fails a staple otherwise with SEC_ERROR_OCSP_MALFORMED_RESPONSE, while
+ * OpenSSL and GnuTLS ignore the parameters (all measured, docs/STRICTNESS.md). The response's
+ * signatureAlgorithm is outside the signature: anyone on the plain-HTTP path can change it.
  */
 function algorithmOf(buf: Buffer, node: DerNode | undefined, what: string): string {
   const seq = expectTag(node, TAG.SEQUENCE, what);
   if (seq.children.length < 1 || seq.children.length > 2) {
     throw new DerError(`${what} must have 1 or 2 fields, found ${seq.children.length}`, seq.start);
   }
-  return oidFrom(buf, expectTag(seq.children[0], TAG.OID, `${what} algorithm`));
+  const algorithm = oidFrom(buf, expectTag(seq.children[0], TAG.OID, `${what} algorithm`));
+  checkAlgorithmParameters(buf, seq.children[1], `${what} ${algorithm}`);
+  return algorithm;
+}
+
+/**
+ * AlgorithmIdentifier parameters (`params`, a DerNode of `buf`) must be absent or NULL
+ * (05 00), as mozilla::pkix requires; throws ERR_OCSP_MALFORMED saying what was found.
+ */
+function checkAlgorithmParameters(buf: Buffer, params: DerNode | undefined, what: string): void {
+  if (params === undefined || (params.tag === TAG.NULL && params.end === params.contentStart)) return;
+  const encoding = buf.subarray(params.start, params.end);
+  const hex = encoding.subarray(0, 16).toString('hex').replace(/(..)(?!$)/g, '$1 ');
+  throw new StaplingError('ERR_OCSP_MALFORMED', 'an AlgorithmIdentifier has parameters Firefox refuses', {
+    expected: `${what} with parameters absent or NULL (05 00), as mozilla::pkix requires (Firefox: SEC_ERROR_OCSP_MALFORMED_RESPONSE)`,
+    found: `parameters ${hex}${encoding.length > 16 ? ' ...' : ''} (${encoding.length} bytes, tag 0x${params.tag.toString(16).padStart(2, '0')})`,
+  });
 }
 
 function only(node: DerNode): DerNode {

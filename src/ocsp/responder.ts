@@ -68,6 +68,9 @@ const CRITICAL_OK = new Set<string>([
 /** Extensions mozilla::pkix remembers: an empty value is refused (BackCert::RememberExtension). */
 const NON_EMPTY = new Set<string>([...CRITICAL_OK, EXT.authorityInfoAccess, EXT.tlsFeature, '1.3.6.1.4.1.11129.2.4.2']);
 
+/** DER NULL: the only AlgorithmIdentifier parameters mozilla::pkix takes, besides none. */
+const NULL_PARAMETERS = Buffer.from([0x05, 0x00]);
+
 /**
  * Signature algorithms on the responder certificate every client takes: mozilla::pkix knows only
  * PKCS#1 v1.5 and ECDSA with SHA-1/256/384/512 (der::SignatureAlgorithmIdentifierValue), and
@@ -123,6 +126,8 @@ interface ResponderParts {
   /** The version field as encoded: 0 for v1 (also when absent), 2 for v3. */
   readonly version: number;
   readonly signatureAlgorithm: string;
+  /** The DER of signatureAlgorithm's parameters; undefined when absent. */
+  readonly signatureParameters: Buffer | undefined;
   readonly spki: DerNode;
   readonly extensions: readonly Extension[];
 }
@@ -200,7 +205,7 @@ function checkCertificate(responder: CertificateInfo, issuer: CertificateInfo, u
   }
 
   checkAuthorityKeyId(parts.extensions, issuer, invalid);
-  checkSignatureAlgorithm(parts.signatureAlgorithm, invalid);
+  checkSignatureAlgorithm(parts.signatureAlgorithm, parts.signatureParameters, invalid);
   checkKey(responder.der, parts.spki, invalid);
 }
 
@@ -250,7 +255,14 @@ function readParts(cert: CertificateInfo): ResponderParts {
     value: Buffer.from(contentOf(der, ext.children[ext.children.length - 1]!)),
   }));
   const algorithm = expectTag(signatureAlgorithm, TAG.SEQUENCE, 'signatureAlgorithm');
-  return { version, signatureAlgorithm: oidFrom(der, expectTag(algorithm.children[0], TAG.OID, 'algorithm')), spki, extensions };
+  const params = algorithm.children[1];
+  return {
+    version,
+    signatureAlgorithm: oidFrom(der, expectTag(algorithm.children[0], TAG.OID, 'algorithm')),
+    signatureParameters: params ? Buffer.from(encodingOf(der, params)) : undefined,
+    spki,
+    extensions,
+  };
 }
 
 function checkExtensions(extensions: readonly Extension[], invalid: Refusal): void {
@@ -400,7 +412,20 @@ function subjectKeyIdOf(cert: CertificateInfo): Buffer | undefined {
   }
 }
 
-function checkSignatureAlgorithm(oid: string, invalid: Refusal): void {
+/**
+ * The outer signatureAlgorithm is all mozilla::pkix reads, and like every AlgorithmIdentifier it
+ * reads, its parameters must be absent or NULL (pkixder.cpp, AlgorithmIdentifierValue). The outer
+ * copy is not signed, but OpenSSL's X509_verify (so the `issued` check above) refuses one that
+ * differs from the signed copy in tbsCertificate, so what reaches here is what the CA signed.
+ */
+function checkSignatureAlgorithm(oid: string, params: Buffer | undefined, invalid: Refusal): void {
+  if (params !== undefined && !params.equals(NULL_PARAMETERS)) {
+    throw invalid(
+      "the responder certificate's signatureAlgorithm has parameters Firefox refuses",
+      'parameters absent or NULL (05 00), as mozilla::pkix requires',
+      `with signatureAlgorithm ${REFUSED_SIGNATURES[oid] ?? CERT_SIGNATURES[oid] ?? oid} and parameters ${params.subarray(0, 16).toString('hex').replace(/(..)(?!$)/g, '$1 ')}${params.length > 16 ? ' ...' : ''}`,
+    );
+  }
   if (CERT_SIGNATURES[oid]) return;
   throw invalid(
     'the responder certificate is signed with an algorithm clients refuse',
