@@ -2,7 +2,7 @@ import cluster from 'node:cluster';
 import { randomUUID } from 'node:crypto';
 import type { ReloadOptions } from './context.js';
 import { StaplingContext } from './context.js';
-import type { StaplingErrorCode } from './errors.js';
+import { StaplingError, type StaplingErrorCode } from './errors.js';
 import { clusterReloadOptions, invalidArgument } from './options.js';
 import { reloadForResult, StaplingRegistry } from './registry.js';
 
@@ -55,7 +55,9 @@ interface ReloadReply {
 
 /**
  * In a cluster worker: answers reload requests from {@link reloadClusterWorkers} by reloading
- * these contexts and registries. Returns a function that stops answering.
+ * these contexts and registries. Returns a function that stops answering. A target that cannot
+ * reload (closed: `ERR_CLOSED`) gives a refused result for each of its files; the others still
+ * reload and the worker goes on serving.
  *
  * @example
  * ```ts
@@ -73,11 +75,20 @@ export function serveClusterReloads(targets: Iterable<StaplingContext | Stapling
     const options: ReloadOptions = { certificate: message.certificate };
     const files: WorkerFileResult[] = [];
     for (const target of list) {
-      // A registry reloads its contexts a few at a time; a lone context on its own.
-      const results = target instanceof StaplingContext ? [await reloadForResult(target, options)] : await target.reloadAll(options);
-      for (const { ocspFile, ok, error, status } of results) {
-        const validUntil = status.stapling ? status.validUntil?.toISOString() : undefined;
-        files.push({ ocspFile, ok, code: error?.code, message: error?.message, validUntil });
+      try {
+        // A registry reloads its contexts a few at a time; a lone context on its own.
+        const results = target instanceof StaplingContext ? [await reloadForResult(target, options)] : await target.reloadAll(options);
+        for (const { ocspFile, ok, error, status } of results) {
+          const validUntil = status.stapling ? status.validUntil?.toISOString() : undefined;
+          files.push({ ocspFile, ok, code: error?.code, message: error?.message, validUntil });
+        }
+      } catch (err) {
+        // A registry closed (ERR_CLOSED) or a failure nobody expected: an error result for each
+        // of its files, never an unhandled rejection that ends the worker; the others still run.
+        const code = err instanceof StaplingError ? err.code : undefined;
+        const message = err instanceof Error ? err.message : String(err);
+        const contexts = target instanceof StaplingContext ? [target] : target.contexts();
+        for (const context of contexts) files.push({ ocspFile: context.status().ocspFile, ok: false, code, message, validUntil: undefined });
       }
     }
     const reply: ReloadReply = { type: REPLY, id: message.id, files };

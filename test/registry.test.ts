@@ -157,6 +157,39 @@ describe('cluster', () => {
   });
 });
 
+describe('cluster: a closed registry', () => {
+  it('gives ERR_CLOSED results for its files; the worker keeps serving the others', async () => {
+    const dir = siteDir([['a', pki.leaf, pki.respond()]]);
+    const ocspFile = join(dir, 'a.pem.ocsp');
+    cluster.setupPrimary({
+      exec: fileURLToPath(new URL('./fixtures/cluster-worker.mts', import.meta.url)),
+      execArgv: ['--import', 'tsx'],
+      silent: false,
+    });
+    const worker = cluster.fork({ SITE_DIR: dir, CLOSED_FIRST: '1' });
+    let exitCode: number | null = null;
+    worker.on('exit', (code) => (exitCode = code));
+    try {
+      await new Promise<void>((resolve) => worker.once('message', () => resolve()));
+      for (let round = 0; round < 2; round++) {
+        const [result] = await reloadClusterWorkers({ timeoutMs: 30_000 });
+        assert.equal(result!.answered, true, `round ${round}: answered`);
+        assert.deepEqual(
+          result!.files.map((f) => [f.ocspFile, f.ok, f.code]),
+          [
+            [ocspFile, false, 'ERR_CLOSED'],
+            [ocspFile, true, undefined],
+          ],
+        );
+      }
+      assert.equal(worker.isConnected(), true);
+      assert.equal(exitCode, null);
+    } finally {
+      worker.kill();
+    }
+  });
+});
+
 describe('registry memory', () => {
   it('keeps one parsed copy of a CA certificate shared by many leaves', async () => {
     const dir = siteDir([['a', pki.leaf, pki.respond()], ['b', pki.leaf2, pki.respond({ certs: [pki.leaf2] })], ['c', pki.mustStaple, pki.respond({ certs: [pki.mustStaple] })]]);
