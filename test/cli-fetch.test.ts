@@ -288,6 +288,36 @@ describe('ocsp-stapler arguments', () => {
     assert.equal(json(r).code, 'ERR_CERT_READ');
   });
 
+  it('exits 2 before any request when --out is in a missing directory or goes through a file (ERR_INVALID_OPTION, with the file)', async () => {
+    let requests = 0;
+    const server = http.createServer((_req, res) => {
+      requests++;
+      res.writeHead(200, { 'Content-Type': 'application/ocsp-response' }).end(pki.respond());
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/`;
+    try {
+      for (const [file, found] of [
+        [join(pki.dir, `nodir-${++n}`, 'x.ocsp'), /does not exist/],
+        [join(pki.leaf.chain, 'x.ocsp'), /not a directory/],
+      ] as const) {
+        const r = await cli(['fetch', '--cert', pki.leaf.chain, '--url', url, '--out', file, '--json']);
+        assert.equal(r.code, 2, r.stdout + r.stderr);
+        assert.equal(json(r).code, 'ERR_INVALID_OPTION');
+        assert.equal(json(r).file, file);
+        assert.match(String(json(r).message), found);
+        const human = await cli(['fetch', '--cert', pki.leaf.chain, '--url', url, '--out', file]);
+        assert.equal(human.code, 2);
+        assert.match(human.stderr, /^ocsp-stapler: --out must be in an existing directory.*\[ERR_INVALID_OPTION\]$/m);
+      }
+      assert.equal(requests, 0, 'the responder was not asked');
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
   it('documents every exit code in --help', async () => {
     const r = await cli(['--help']);
     assert.equal(r.code, 0);

@@ -180,12 +180,13 @@ export async function run(argv: readonly string[], output: Output, now: () => nu
     // Configuration, not the network: the certificate files, a missing or unusable responder
     // URL, an option out of range. Retrying will not help, so not exit 3.
     if (err instanceof StaplingError && (err.family === 'certificate' || err.family === 'usage' || err.code === 'ERR_FETCH_NO_URL')) {
-      report(safe, json, { result: 'usage', exitCode: EXIT.USAGE, code: err.code, message: err.message }, `ocsp-stapler: ${err.message} [${err.code}]`);
+      report(safe, json, { result: 'usage', exitCode: EXIT.USAGE, code: err.code, file: err.file, message: err.message }, `ocsp-stapler: ${err.message} [${err.code}]`);
       return EXIT.USAGE;
     }
     const message = err instanceof Error ? err.message : String(err);
     const code = err instanceof StaplingError ? err.code : undefined;
-    report(safe, json, { result: 'failed', exitCode: EXIT.FAILED, code, message }, `ocsp-stapler: ${message}${code ? ` [${code}]` : ''}`);
+    const file = err instanceof StaplingError ? err.file : undefined;
+    report(safe, json, { result: 'failed', exitCode: EXIT.FAILED, code, file, message }, `ocsp-stapler: ${message}${code ? ` [${code}]` : ''}`);
     return EXIT.FAILED;
   }
 }
@@ -235,9 +236,7 @@ async function fetchCommand(values: Values, positionals: string[], output: Outpu
   }
   const mode = values.mode === undefined ? 0o644 : /^[0-7]{3,4}$/.test(values.mode) ? parseInt(values.mode, 8) : NaN;
   if (Number.isNaN(mode)) throw new UsageError(`--mode must be octal permissions such as 644 or 0640, not "${values.mode}"`);
-  // Before asking the responder: --out must be a regular file, or not exist yet.
-  const existing = await stat(out).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? null : Promise.reject(err)));
-  if (existing && !existing.isFile()) throw new UsageError(`--out must be a regular file (or not exist yet): ${out} is ${existing.isDirectory() ? 'a directory' : existing.isFIFO() ? 'a FIFO' : 'a device or special file'}`);
+  await checkOut(out);
   const json = values.json === true;
 
   const { leaf, issuer } = await loadCertificateChain(certFile, values.issuer);
@@ -315,6 +314,31 @@ async function fetchCommand(values: Values, positionals: string[], output: Outpu
   }
   report(output, json, { result: changed ? 'written' : 'unchanged', exitCode: EXIT.OK, ...facts }, human);
   return EXIT.OK;
+}
+
+/**
+ * Before asking the responder: --out must be a regular file, or not exist yet in an existing
+ * directory. Anything else is configuration (exit 2), found before a request is made.
+ */
+async function checkOut(out: string): Promise<void> {
+  const refuse = (reason: string, found: string, cause?: unknown) =>
+    new StaplingError('ERR_INVALID_OPTION', reason, { expected: 'a regular file, or none yet in an existing directory', found, file: out, cause });
+  const existing = await stat(out).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return null;
+    if (err.code === 'ENOTDIR') throw refuse('--out must be in an existing directory', 'a path through something that is not a directory', err);
+    throw refuse('--out cannot be looked at', err.code ?? err.message, err);
+  });
+  if (existing) {
+    const kind = existing.isFile() ? null : existing.isDirectory() ? 'a directory' : existing.isFIFO() ? 'a FIFO' : 'a device or special file';
+    if (kind) throw refuse('--out must be a regular file (or not exist yet)', kind);
+    return;
+  }
+  const dir = dirname(out);
+  const parent = await stat(dir).catch((err: NodeJS.ErrnoException) => {
+    const found = err.code === 'ENOENT' ? `${dir} does not exist` : err.code === 'ENOTDIR' ? `${dir} goes through something that is not a directory` : `${dir} cannot be looked at (${err.code ?? err.message})`;
+    throw refuse('--out must be in an existing directory', found, err);
+  });
+  if (!parent.isDirectory()) throw refuse('--out must be in an existing directory', `${dir} is not a directory`);
 }
 
 /** Where a failed --then is remembered until a later run's --then succeeds: .FILE.then-pending beside FILE. */
