@@ -14,6 +14,12 @@ export interface Clock {
   setTimeout(fn: () => void, ms: number): unknown;
   /** Cancels a timer made by `setTimeout`. */
   clearTimeout(handle: unknown): void;
+  /**
+   * How often a long deadline looks at `now()` again, in ms. Default 5 minutes
+   * (the system clock's time can jump forward while its timers wait).
+   * A fake clock whose time moves only when its timers fire may say Infinity.
+   */
+  readonly checkEveryMs?: number;
 }
 
 /** The real clock: `Date.now`, and unref'd timers so that a pending deadline never keeps the process alive. */
@@ -28,6 +34,14 @@ export function clockWithNow(now: () => number): Clock {
   return now === Date.now ? systemClock : { now, setTimeout: systemClock.setTimeout, clearTimeout: systemClock.clearTimeout };
 }
 
+/**
+ * @internal The longest a deadline sleeps before it looks at the wall clock again: 5 minutes.
+ * Timers run on the monotonic clock, which neither follows a wall clock set forward nor advances
+ * while a VM is suspended; without this, a fetch due on the 4th whose wall clock jumped to the 7th
+ * would still wait three more days of real time. Cheap: one wake-up per deadline per 5 minutes.
+ */
+export const WALL_CLOCK_CHECK_MS = 5 * 60_000;
+
 /** A pending {@link startDeadline}. */
 export interface Deadline {
   /** The instant it fires at, in ms since the epoch. */
@@ -38,8 +52,9 @@ export interface Deadline {
 
 /**
  * @internal Calls `fn` once, as soon as `clock.now() >= at`, however far away `at` is: waits in
- * steps of at most 2^31-1 ms and, when woken early (a long wait, or a clock that jumped back),
- * waits again. Never keeps the process alive with the system clock. `at` of Infinity never fires.
+ * steps of at most {@link WALL_CLOCK_CHECK_MS} (so a wall clock that jumps forward, or a resumed
+ * VM, is noticed within 5 minutes) and, when woken early (a long wait, or a clock that jumped
+ * back), waits again. Never keeps the process alive with the system clock. `at` of Infinity never fires.
  */
 export function startDeadline(at: number, fn: () => void, clock: Clock = systemClock): Deadline {
   if (Number.isNaN(at)) throw new RangeError('startDeadline: at is NaN');
@@ -71,7 +86,7 @@ class PendingDeadline implements Deadline {
   }
 
   #arm(): void {
-    const wait = Math.min(Math.max(this.at - this.#clock.now(), 0), MAX_TIMER_MS);
+    const wait = Math.min(Math.max(this.at - this.#clock.now(), 0), this.#clock.checkEveryMs ?? WALL_CLOCK_CHECK_MS, MAX_TIMER_MS);
     this.#handle = this.#clock.setTimeout(this.#tick, wait);
   }
 
