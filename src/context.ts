@@ -540,7 +540,14 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> {
       if (unchanged(bytes, error.code)) throw error;
       throw this.#refuse(error);
     }
-    if (unchanged(bytes, null) && this.#loaded !== null && this.#loaded.bytes.equals(bytes)) return this.status();
+    // The staple in use read again (after a transient refusal: a truncated file, then the same
+    // bytes back) is no new staple: no event, no counter step, loadedAt stays. The file is good
+    // again, so the refusal it gave is over.
+    unchanged(bytes, null);
+    if (!explicit && !renewed && this.#loaded !== null && this.#loaded.bytes.equals(bytes) && file === this.#options.ocspFile) {
+      this.#lastRefusal = null;
+      return this.status();
+    }
     this.#options.ocspFile = file;
     this.#followFile(file);
     this.#loaded = {

@@ -241,6 +241,23 @@ describe('watch: one change, one event, one counter step', () => {
     await ctx.close();
   });
 
+  it('the staple in use written back after a transient refusal is no new staple', async () => {
+    const file = join(freshDir(), 'leaf.ocsp');
+    writeFileSync(file, good);
+    const ctx = (await createStaplingContext({ certFile: pki.leaf.chain, ocspFile: file })).watch(WATCH);
+    const loadedAt = ctx.status().loadedAt;
+    // A writer that truncates first: refused, the staple stays.
+    assert.deepEqual(await eventsOfOneChange(ctx, file, () => writeFileSync(file, Buffer.alloc(0))), { reload: 0, refused: 1 });
+    assert.equal(ctx.status().lastRefusal?.code, 'ERR_OCSP_EMPTY');
+    // Then the same bytes: nothing new is stapled.
+    await assertSilent(ctx, file, () => writeFileSync(file, good));
+    assert.equal(ctx.counters().reloads, 1);
+    assert.deepEqual(ctx.status().loadedAt, loadedAt);
+    assert.equal(ctx.status().lastRefusal, null, 'the file is good again');
+    assert.ok(ctx.stapleNow()!.equals(good));
+    await ctx.close();
+  });
+
   it('watchFile calls back once per change, not again when the poll catches up', async () => {
     const file = join(freshDir(), 'leaf.ocsp');
     writeFileSync(file, good);
