@@ -8,7 +8,7 @@ import type { StapleReport } from './certificates.js';
 import type { ClientView, ServerView, Snapshot } from './balancer.js';
 import type { Address } from './options.js';
 
-/** A certificate's staple on the page: one worker's view, plus how many workers staple it. */
+/** A certificate's staple on the page: the worst worker's view (see `worst`), plus how many workers staple it. */
 export interface StapleView {
   readonly name: string;
   readonly certFile: string;
@@ -67,7 +67,10 @@ export function mergeSnapshots(snapshots: readonly Snapshot[], now = Date.now())
     };
   });
   const clients = snapshots.flatMap((s) => s.clients).sort((a, b) => b.lastSeen.localeCompare(a.lastSeen));
-  const staples = first.staples.map((report) => stapleView(report, snapshots.map((s) => s.staples.find((r) => r.name === report.name)), now));
+  const staples = first.staples.map((report) => {
+    const all = snapshots.map((s) => s.staples.find((r) => r.name === report.name));
+    return stapleView(worst(all) ?? { ...report, status: null }, all, now);
+  });
   return {
     generatedAt: new Date(now).toISOString(),
     workers: snapshots.length,
@@ -83,6 +86,16 @@ export function mergeSnapshots(snapshots: readonly Snapshot[], now = Date.now())
     clients: clients.slice(0, 200),
     staples,
   };
+}
+
+/**
+ * The worst of the workers' views of one certificate, so that a worker that lost its staple shows
+ * whatever the workers' order: a worker with no report or not stapling, else the one whose staple
+ * stops being valid first.
+ */
+function worst(all: readonly (StapleReport | undefined)[]): StapleReport | undefined {
+  const rank = (r: StapleReport | undefined) => (r?.status?.stapling && r.status.validUntil ? new Date(r.status.validUntil).getTime() : -Infinity);
+  return all.reduce((a, b) => (rank(b) < rank(a) ? b : a));
 }
 
 function stapleView(report: StapleReport, all: readonly (StapleReport | undefined)[], now: number): StapleView {
@@ -137,9 +150,9 @@ export function metrics(view: StatusView): string {
   family('balancer_server_failures_total', 'counter', 'Failed connects to the server.', view.servers.map((s) => [label(s), s.failures]));
   family('balancer_server_bytes_total', 'counter', 'Bytes relayed.', view.servers.flatMap((s): [Record<string, string>, number][] => [[{ ...label(s), direction: 'to_server' }, s.bytesToServer], [{ ...label(s), direction: 'to_client' }, s.bytesToClient]]));
   family('balancer_server_blacklisted_seconds', 'gauge', 'Seconds of blacklist left; 0 when usable.', view.servers.map((s) => [label(s), s.blacklisted]));
-  family('balancer_ocsp_stapling', 'gauge', '1 when the certificate gets a staple now.', view.staples.map((s) => [{ certificate: s.name }, s.stapling ? 1 : 0]));
+  family('balancer_ocsp_stapling', 'gauge', '1 when the certificate gets a staple now in every worker.', view.staples.map((s) => [{ certificate: s.name }, s.stapling ? 1 : 0]));
   family('balancer_ocsp_handshakes_total', 'counter', 'Handshakes that asked for a staple, by whether one was sent.', view.staples.flatMap((s): [Record<string, string>, number][] => [[{ certificate: s.name, stapled: 'yes' }, s.handshakes.stapled], [{ certificate: s.name, stapled: 'no' }, s.handshakes.withoutStaple]]));
-  family('balancer_ocsp_seconds_left', 'gauge', 'Seconds until the staple stops being valid (nextUpdate).', view.staples.map((s) => [{ certificate: s.name }, s.secondsLeft]));
+  family('balancer_ocsp_seconds_left', 'gauge', 'Seconds until the staple stops being valid (validUntil), in the worst worker.', view.staples.map((s) => [{ certificate: s.name }, s.secondsLeft]));
   family('balancer_ocsp_next_update_timestamp_seconds', 'gauge', 'nextUpdate of the stapled response, Unix time.', view.staples.filter((s) => s.nextUpdate).map((s) => [{ certificate: s.name }, Math.floor(Date.parse(s.nextUpdate!) / 1000)]));
   return out.join('\n') + '\n';
 }
