@@ -188,3 +188,43 @@ describe('symbolic links on the fetch path', () => {
     assert.ok(lstatSync(link).isSymbolicLink());
   });
 });
+
+describe('fetch never replaces a newer response with an older one', () => {
+  it('keeps FILE when it holds a usable response with a newer thisUpdate: exit 0, result kept, --then not run', async () => {
+    const served = good;
+    const out = path('held');
+    const held = pki.respond();
+    writeFileSync(out, held);
+    good = pki.respond({ at: '-2h' }); // a replayed or CDN-cached older response
+    const marker = path('then-ran');
+    try {
+      const r = await cli(['fetch', '--cert', pki.leaf.chain, '--out', out, '--then', `touch ${marker}`, '--json']);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const o = json(r);
+      assert.equal(o.result, 'kept');
+      assert.equal(o.changed, false);
+      assert.ok(Date.parse(String(o.thisUpdate)) > Date.parse(String(o.fetchedThisUpdate)));
+      assert.deepEqual(readFileSync(out), held, 'FILE keeps the newer response');
+      assert.equal(existsSync(marker), false, '--then did not run');
+    } finally {
+      good = served;
+    }
+  });
+
+  it('replaces FILE when the fetched response is newer, or when FILE is for another certificate (rotation)', async () => {
+    const served = good;
+    try {
+      for (const held of [pki.respond({ at: '-2h' }), pki.respond({ certs: [pki.leaf2] })]) {
+        const out = path('replace');
+        writeFileSync(out, held);
+        good = pki.respond({ at: '-1h' });
+        const r = await cli(['fetch', '--cert', pki.leaf.chain, '--out', out, '--json']);
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        assert.equal(json(r).result, 'written');
+        assert.deepEqual(readFileSync(out), good);
+      }
+    } finally {
+      good = served;
+    }
+  });
+});

@@ -8,7 +8,8 @@ import { StaplingError } from '../errors.js';
 import { fetchOcspResponse } from '../fetch.js';
 import { readOcspFile, writeFileAtomic } from '../ocsp/file.js';
 import { parseOcspResponse, type CertIdHash } from '../ocsp/parse.js';
-import { loadCertificateChain } from '../pki.js';
+import { loadCertificateChain, type CertificateInfo } from '../pki.js';
+import { verifyOcspResponse, type VerifiedResponse } from '../ocsp/verify.js';
 import { inspect, inspectionText, timeLeft } from './describe.js';
 import { nameLine, printable, printableJson } from '../printable.js';
 import { DEFAULT_LIMITS, MAX_TIMER_MS } from '../options.js';
@@ -46,7 +47,8 @@ const FETCH_HELP = `Usage: ocsp-stapler fetch --cert CHAIN.pem --out FILE [--iss
   Asks the OCSP responder (from the certificate's AIA extension unless --url) for a
   response, checks it exactly as the library does before stapling, and only then writes
   it to FILE atomically. A refused response (REVOKED, unknown, expired, forged...) never
-  touches FILE. FILE keeps its mode, owner and group; a new FILE gets --mode (default 644).
+  touches FILE, nor does an older response than a usable one FILE holds ("kept", exit 0,
+  no --then). FILE keeps its mode, owner and group; a new FILE gets --mode (default 644).
   --then runs COMMAND with sh -c (FILE in $OCSP_STAPLER_FILE) only when FILE's bytes
   changed, e.g. --then 'systemctl reload my-server', or when an earlier run's --then
   failed (.FILE.then-pending beside FILE): the next run retries it.`;
@@ -274,6 +276,29 @@ async function fetchCommand(values: Values, positionals: string[], output: Outpu
   // The same capped, non-blocking, regular-file-only reader as the context: a path swapped for
   // a FIFO since the check above fails here at once instead of hanging.
   const previous = await readOcspFile(out, DEFAULT_LIMITS.maxResponseBytes).catch(() => null);
+  // Never replace a newer response with an older one (a replayed response, a CDN edge holding a
+  // stale object): FILE is kept when it would still be stapled and its thisUpdate is at least the
+  // fetched one's. A FILE for another certificate (rotation) or no longer usable is replaced.
+  const held = previous === null || previous.equals(bytes) ? null : heldResponse(previous, leaf, issuer, now());
+  if (held && held.single.thisUpdate.getTime() >= verified.single.thisUpdate.getTime()) {
+    const kept = {
+      file: out,
+      url,
+      subject,
+      serial: leaf.x509.serialNumber,
+      thisUpdate: held.single.thisUpdate.toISOString(),
+      fetchedThisUpdate: verified.single.thisUpdate.toISOString(),
+      validUntil: new Date(held.validUntil).toISOString(),
+      changed: false,
+    };
+    report(
+      output,
+      json,
+      { result: 'kept', exitCode: EXIT.OK, ...kept },
+      `kept ${out}: it holds a response as new or newer (thisUpdate ${kept.thisUpdate}) than the one ${url} sent (thisUpdate ${kept.fetchedThisUpdate}); nothing written, --then not run`,
+    );
+    return EXIT.OK;
+  }
   const changed = previous === null || !previous.equals(bytes);
   if (changed) await writeFileAtomic(out, bytes, { mode });
   const facts = {
@@ -314,6 +339,15 @@ async function fetchCommand(values: Values, positionals: string[], output: Outpu
   }
   report(output, json, { result: changed ? 'written' : 'unchanged', exitCode: EXIT.OK, ...facts }, human);
   return EXIT.OK;
+}
+
+/** FILE's response if the library would staple it now for this certificate, else null. */
+function heldResponse(bytes: Buffer, leaf: CertificateInfo, issuer: CertificateInfo, at: number): VerifiedResponse | null {
+  try {
+    return verifyOcspResponse(bytes, leaf, issuer, { now: at, ...DEFAULT_LIMITS });
+  } catch {
+    return null;
+  }
 }
 
 /**
