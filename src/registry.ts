@@ -113,6 +113,8 @@ export class StaplingRegistry extends EventEmitter<StaplingRegistryEvents> {
   /** One parsed copy of each CA certificate, whatever the number of leaves it issued. */
   readonly #issuers: CertificateCache = new Map();
   #closed = false;
+  /** The options of the running {@link watch}, applied to contexts added later too. */
+  #watching: Parameters<StaplingContext['watch']>[0] | null = null;
   /** One listener per forwarded event, shared by every context (see the constructor). */
   readonly #forward: Record<keyof StaplingContextEvents, (this: StaplingContext, ...args: unknown[]) => void>;
   /** Resolves when every OCSP file has been loaded once (at once for `load: 'eager'`). */
@@ -166,6 +168,7 @@ export class StaplingRegistry extends EventEmitter<StaplingRegistryEvents> {
     for (const name of Object.keys(FORWARDED) as (keyof StaplingContextEvents)[]) context.on(name, this.#forward[name] as () => void);
     this.#contexts.push(context);
     for (const server of this.#servers) context.attach(server);
+    if (this.#watching) context.watch(this.#watching);
     return context;
   }
 
@@ -274,11 +277,15 @@ export class StaplingRegistry extends EventEmitter<StaplingRegistryEvents> {
    * Makes every context watch its files; see {@link StaplingContext.watch}. Each context polls
    * its own file (every `pollMs`, default 2 s): for thousands of certificates, raise `pollMs`
    * or drive {@link reloadAll} from the job that writes the files (SIGHUP, control socket).
+   * Contexts added later ({@link add}) are watched too. Calling it again keeps the running
+   * watches (a context has one watch; `certificate: true` adds the certificate watch).
    */
   watch(options?: Parameters<StaplingContext['watch']>[0]): this {
     if (this.#closed) throw closedError('watch');
-    watchOptions('StaplingRegistry.watch', options);
-    for (const context of this.#contexts) context.watch(options);
+    const checked = watchOptions('StaplingRegistry.watch', options);
+    const certificate = checked.certificate || this.#watching?.certificate === true;
+    this.#watching = { ...(this.#watching ?? { debounceMs: checked.debounceMs, pollMs: checked.pollMs }), certificate };
+    for (const context of this.#contexts) context.watch(this.#watching);
     return this;
   }
 

@@ -157,6 +157,39 @@ describe('cluster', () => {
   });
 });
 
+describe('registry watch', () => {
+  it('covers contexts added after watch(), and a second watch() piles up nothing', async () => {
+    const dir = siteDir([['a', pki.leaf, pki.respond()]]);
+    copyFileSync(pki.leaf2.chain, join(dir, 'b.pem'));
+    const bFile = join(dir, 'b.pem.ocsp');
+    writeFileSync(bFile, pki.respond({ certs: [pki.leaf2] }));
+    const registry = await createStaplingRegistry({ entries: [{ certFile: join(dir, 'a.pem'), ocspFile: join(dir, 'a.pem.ocsp') }] });
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      for (let i = 0; i < 15; i++) registry.watch({ debounceMs: 20, pollMs: 100 });
+      const b = await registry.add({ certFile: join(dir, 'b.pem'), ocspFile: bFile });
+      assert.equal(b.watching, true, 'a context added after watch() is watched');
+      const next = pki.respond({ certs: [pki.leaf2], signer: pki.responder });
+      // The watch's timers do not hold the event loop open: this one does, and bounds the wait.
+      let timer: NodeJS.Timeout | undefined;
+      const reloaded = new Promise<unknown>((resolve, reject) => {
+        timer = setTimeout(() => reject(new Error('no reload of the added context within 8000 ms')), 8000);
+        registry.on('reload', (_status, context) => context === b && resolve(context));
+      });
+      writeFileSync(bFile, next);
+      await reloaded.finally(() => clearTimeout(timer));
+      assert.ok(b.stapleNow()!.equals(next));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.deepEqual(warnings.filter((w) => w.name === 'MaxListenersExceededWarning'), []);
+    } finally {
+      process.off('warning', onWarning);
+      await registry.close();
+    }
+  });
+});
+
 describe('cluster: a closed registry', () => {
   it('gives ERR_CLOSED results for its files; the worker keeps serving the others', async () => {
     const dir = siteDir([['a', pki.leaf, pki.respond()]]);
