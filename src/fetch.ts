@@ -4,7 +4,7 @@ import { StaplingError } from './errors.js';
 import type { CertIdHash } from './ocsp/parse.js';
 import { buildOcspRequest, getUrlFor, responderUrl } from './ocsp/request.js';
 import { verifyOcspResponse, type VerifiedResponse } from './ocsp/verify.js';
-import { fetchOptions } from './options.js';
+import { fetchOptions, type ResolvedTransport } from './options.js';
 import { loadCertificateChain, type CertificateInfo } from './pki.js';
 
 /** Options of {@link fetchOcspResponse}. Give either `certFile` or `cert` and `issuer`. */
@@ -100,12 +100,8 @@ export interface Validators {
 export interface FetchPlan {
   readonly leaf: CertificateInfo;
   readonly issuer: CertificateInfo;
-  readonly url: string | URL | undefined;
-  readonly hash: CertIdHash;
-  readonly method: 'POST' | 'GET';
-  readonly timeoutMs: number;
-  readonly maxBytes: number;
-  readonly maxRedirects: number;
+  /** Where and how the request is sent, as checked by options.ts. */
+  readonly transport: ResolvedTransport;
   readonly signal: AbortSignal | undefined;
   /** The one check: {@link verifyOcspResponse} with the caller's limits. */
   readonly verify: (bytes: Buffer) => VerifiedResponse;
@@ -152,12 +148,7 @@ export async function fetchOcspResponse(options: FetchOcspOptions): Promise<Fetc
     return (await fetchWithPlan({
       leaf,
       issuer,
-      url: o.url,
-      hash: o.hash,
-      method: o.method,
-      timeoutMs: o.timeoutMs,
-      maxBytes: o.maxBytes,
-      maxRedirects: o.maxRedirects,
+      transport: o,
       signal: o.signal,
       now,
       verify: (bytes) => verifyOcspResponse(bytes, leaf, issuer, { now: now(), clockSkewMs, maxAgeWithoutNextUpdateMs, maxAgeMs, maxResponseBytes: o.maxBytes }),
@@ -174,9 +165,9 @@ export async function fetchOcspResponse(options: FetchOcspOptions): Promise<Fetc
 /** @internal The fetch itself, with the check supplied by the caller. */
 export async function fetchWithPlan(plan: FetchPlan): Promise<FetchedOcspResponse | NotModified> {
   if (plan.signal?.aborted) throw abortedBy(plan.signal.reason);
-  const base = responderUrl(plan.leaf, plan.url);
-  const request = buildOcspRequest(plan.leaf, plan.issuer, plan.hash);
-  const getUrl = plan.method === 'GET' ? getUrlFor(base, request) : null;
+  const base = responderUrl(plan.leaf, plan.transport.url);
+  const request = buildOcspRequest(plan.leaf, plan.issuer, plan.transport.hash);
+  const getUrl = plan.transport.method === 'GET' ? getUrlFor(base, request) : null;
   const answer = await exchange(getUrl ?? base, getUrl ? null : request, plan, getUrl ? plan.validators : undefined);
   if (answer.body === null) return { notModified: true, url: answer.url, caching: answer.caching };
   return { bytes: answer.body, verified: plan.verify(answer.body), url: answer.url, caching: answer.caching };
@@ -256,10 +247,10 @@ function exchange(first: URL, post: Buffer | null, plan: FetchPlan, validators: 
     };
     const deadline = setTimeout(() => {
       finish(new StaplingError('ERR_FETCH_TIMEOUT', 'the responder did not answer in time', {
-        expected: `a complete response within ${plan.timeoutMs} ms`,
+        expected: `a complete response within ${plan.transport.timeoutMs} ms`,
         found: 'no complete response',
       }));
-    }, plan.timeoutMs);
+    }, plan.transport.timeoutMs);
     const onAbort = () => finish(abortedBy(plan.signal!.reason));
     plan.signal?.addEventListener('abort', onAbort, { once: true });
 
@@ -299,9 +290,9 @@ function exchange(first: URL, post: Buffer | null, plan: FetchPlan, validators: 
               expected: `a 301, 302, 307 or 308 to http(s) on ${first.host}, the responder's own host and port`,
               found: `${refusal}${location === undefined ? '' : ` (Location: ${location})`}`,
             }));
-          } else if (redirects >= plan.maxRedirects) {
+          } else if (redirects >= plan.transport.maxRedirects) {
             finish(new StaplingError('ERR_FETCH_REDIRECTS', 'too many redirects', {
-              expected: `at most ${plan.maxRedirects}`,
+              expected: `at most ${plan.transport.maxRedirects}`,
               found: `another redirect (${status}) to ${next.href}`,
             }));
           } else {
@@ -331,9 +322,9 @@ function exchange(first: URL, post: Buffer | null, plan: FetchPlan, validators: 
           return;
         }
         const tooLarge = (found: string) =>
-          new StaplingError('ERR_FETCH_TOO_LARGE', 'the response body is too large', { expected: `at most ${plan.maxBytes} bytes`, found });
+          new StaplingError('ERR_FETCH_TOO_LARGE', 'the response body is too large', { expected: `at most ${plan.transport.maxBytes} bytes`, found });
         const declared = Number(res.headers['content-length']);
-        if (Number.isFinite(declared) && declared > plan.maxBytes) {
+        if (Number.isFinite(declared) && declared > plan.transport.maxBytes) {
           finish(tooLarge(`Content-Length ${declared}`));
           return;
         }
@@ -341,7 +332,7 @@ function exchange(first: URL, post: Buffer | null, plan: FetchPlan, validators: 
         let length = 0;
         res.on('data', (chunk: Buffer) => {
           length += chunk.length;
-          if (length > plan.maxBytes) finish(tooLarge(`more than ${plan.maxBytes} bytes`));
+          if (length > plan.transport.maxBytes) finish(tooLarge(`more than ${plan.transport.maxBytes} bytes`));
           else chunks.push(chunk);
         });
         res.on('error', (err) => finish(networkError(url, err)));

@@ -213,12 +213,7 @@ export class Refresher {
       const result = await fetchWithPlan({
         leaf,
         issuer,
-        url: o.url,
-        hash: o.hash,
-        method: o.method,
-        timeoutMs: o.timeoutMs,
-        maxBytes: o.maxBytes,
-        maxRedirects: o.maxRedirects,
+        transport: o,
         signal: abort.signal,
         now: () => this.#clock.now(),
         // Conditional only while a staple is held: a 304 says "nothing newer than what you have".
