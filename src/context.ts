@@ -7,7 +7,7 @@ import { readOcspFile } from './ocsp/file.js';
 import type { CertIdHash, CertStatus } from './ocsp/parse.js';
 import { verifyOcspResponse, type SignedBy, type VerifiedResponse, type VerifyLimits } from './ocsp/verify.js';
 import { checkBytes, contextOptions, invalidArgument, reloadOptions, watchOptions, type ResolvedContextOptions } from './options.js';
-import { loadCertificateChain, type CertificateChain } from './pki.js';
+import { checkChain, loadCertificateChain, type CertificateChain, type UncheckedChain } from './pki.js';
 import { watchFile, type FileWatch, type WatchOptions } from './watch.js';
 
 /** Options of {@link createStaplingContext}. Only `certFile` and `ocspFile` are required. */
@@ -230,6 +230,10 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> {
   readonly #options: { -readonly [K in keyof ResolvedContextOptions]: ResolvedContextOptions[K] };
   readonly #clock: Clock;
   #chain: CertificateChain;
+  // A lazy registry's chain until the first load checks it (checkChain): no staple before that.
+  #unchecked: UncheckedChain | null;
+  // Why that check failed: the context never staples until a certificate reload brings a good one.
+  #chainRefusal: StaplingError | null = null;
   #loaded: Loaded | null = null;
   #previous: Previous | null = null;
   #lastRefusal: Refusal | null = null;
@@ -255,17 +259,41 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> {
   readonly #refusalsByCode: Partial<Record<StaplingErrorCode, number>> = {};
 
   // Private: a context is made by createStaplingContext (or a registry), never with `new`.
-  private constructor(token: symbol, options: ResolvedContextOptions, chain: CertificateChain) {
+  private constructor(token: symbol, options: ResolvedContextOptions, chain: CertificateChain | UncheckedChain, checked: boolean) {
     super();
     if (token !== CREATE) throw invalidArgument('new StaplingContext', 'token', 'nothing: make contexts with createStaplingContext()', token);
     this.#options = { ...options };
     this.#clock = clockWithNow(options.now);
     this.#chain = chain;
+    this.#unchecked = checked ? null : (chain as UncheckedChain);
   }
 
   /** @internal A context for options already checked (by createStaplingContext or a registry). */
   static create(options: ResolvedContextOptions, chain: CertificateChain): StaplingContext {
-    return new StaplingContext(CREATE, options, chain);
+    return new StaplingContext(CREATE, options, chain, true);
+  }
+
+  /**
+   * @internal A lazy registry's context: its chain is checked ({@link checkChain}) by its first
+   * load, before anything can staple; a chain that fails is refused like an OCSP file.
+   */
+  static createUnchecked(options: ResolvedContextOptions, chain: UncheckedChain): StaplingContext {
+    return new StaplingContext(CREATE, options, chain, false);
+  }
+
+  // Synchronous; throws the certificate-family StaplingError of the check, every time it is asked
+  // again (the files are read again only by a certificate reload).
+  #checkChain(): void {
+    if (this.#chainRefusal) throw this.#chainRefusal;
+    const unchecked = this.#unchecked;
+    if (unchecked === null) return;
+    try {
+      this.#chain = checkChain(unchecked);
+    } catch (err) {
+      if (isRefusal(err)) this.#chainRefusal = err;
+      throw err;
+    }
+    this.#unchecked = null;
   }
 
   /** True once {@link close} was called. */
@@ -278,8 +306,17 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> {
     return this.#chain.leaf.der;
   }
 
-  /** The server certificate and its issuer as loaded now (a certificate reload replaces them). Used by `startRefresh`. */
+  /**
+   * The server certificate and its issuer as loaded now (a certificate reload replaces them). Used
+   * by `startRefresh`. In a lazy registry, reading it before the certificate's first load checks
+   * the chain then (a chain that fails the check is returned as read; no staple is ever sent for it).
+   */
   get chain(): CertificateChain {
+    try {
+      this.#checkChain();
+    } catch {
+      // Reported by the loads (status().lastRefusal, the 'refused' event).
+    }
     return this.#chain;
   }
 
@@ -420,6 +457,7 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> {
    */
   verify(bytes: Uint8Array): VerifiedResponse {
     checkBytes('StaplingContext.verify', 'bytes', bytes);
+    this.#checkChain();
     return verifyOcspResponse(bytes, this.#chain.leaf, this.#chain.issuer, this.#limits());
   }
 
@@ -513,7 +551,11 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> {
     if (this.#certificatePending) {
       this.#certificatePending = false;
       try {
-        renewed = this.#swapCertificate(await loadCertificateChain(this.#options.certFile, this.#options.issuerFile));
+        const chain = await loadCertificateChain(this.#options.certFile, this.#options.issuerFile);
+        // A chain read and checked in full replaces one still unchecked or refused.
+        this.#unchecked = null;
+        this.#chainRefusal = null;
+        renewed = this.#swapCertificate(chain);
       } catch (err) {
         // Only a refusal of the files is counted; anything else is rethrown as itself.
         throw isRefusal(err) ? this.#refuse(err) : err;
@@ -527,6 +569,15 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> {
       this.#lastAttempt = { bytes, code };
       return !explicit && !renewed && last !== null && last.code === code && (last.bytes === null ? bytes === null : bytes !== null && last.bytes.equals(bytes));
     };
+    // A lazy registry's certificate is checked here, in the background load, before its first
+    // staple: refused like a file, with the certificate file in the error.
+    try {
+      this.#checkChain();
+    } catch (err) {
+      if (!isRefusal(err)) throw err;
+      if (unchanged(null, err.code)) throw err;
+      throw this.#refuse(err);
+    }
     let bytes: Buffer | null = null;
     let verified: VerifiedResponse;
     try {

@@ -1,7 +1,7 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { contentOf, decodeDer, encodingOf, expectTag, oidFrom, smallIntFrom, TAG, timeFrom, type DerNode } from './der.js';
 import { StaplingError } from './errors.js';
-import { readCappedFile } from './files.js';
+import { readCappedFile, readCappedFileSync, type ReadLimits } from './files.js';
 import { checkBytes, checkPath, DEFAULTS } from './options.js';
 import type { CertIdHash } from './ocsp/parse.js';
 import { nameLine } from './printable.js';
@@ -70,14 +70,14 @@ export function readCertificate(input: Uint8Array): CertificateInfo {
  * @internal {@link readCertificate} without the argument check; with `keepX509` false the result
  * does not keep its `x509` (see {@link CertificateInfo.x509}).
  */
-export function readCertificateKeeping(input: Uint8Array, keepX509: boolean): CertificateInfo {
+export function readCertificateKeeping(input: Uint8Array, keepX509: boolean, deferOpenSsl = false): CertificateInfo {
   // Its own memory, and the parts below are views into it: a copy out of Node's 8 KiB Buffer pool
   // would keep its whole pool slab (with the garbage of the loads around it) alive as long as the
   // certificate is held; measured 3-4 KiB a certificate in a registry of 10,000 (bench/RESULTS.md).
   const der = Buffer.allocUnsafeSlow(input.byteLength);
   der.set(input);
   try {
-    return readDer(der, keepX509);
+    return readDer(der, keepX509, deferOpenSsl);
   } catch (err) {
     // DerError from our reader, or OpenSSL's own refusal through X509Certificate.
     throw new StaplingError('ERR_CERT_PARSE', 'not a valid X.509 certificate', {
@@ -88,7 +88,7 @@ export function readCertificateKeeping(input: Uint8Array, keepX509: boolean): Ce
   }
 }
 
-function readDer(der: Buffer, keepX509: boolean): CertificateInfo {
+function readDer(der: Buffer, keepX509: boolean, deferOpenSsl: boolean): CertificateInfo {
   const cert = expectTag(decodeDer(der), TAG.SEQUENCE, 'Certificate');
   const tbs = expectTag(cert.children[0], TAG.SEQUENCE, 'tbsCertificate');
   let items = tbs.children;
@@ -114,20 +114,52 @@ function readDer(der: Buffer, keepX509: boolean): CertificateInfo {
   }
 
   // Made at once, so that a certificate OpenSSL refuses fails here; without keepX509 the first
-  // use takes it (loadCertificateChain's issuer check) and later uses make their own.
-  let x509: X509Certificate | undefined = new X509Certificate(der);
-  return {
-    der,
+  // use takes it (loadCertificateChain's issuer check) and later uses make their own. With
+  // deferOpenSsl nothing is made here (a lazy registry's start, see checkChain): the first use
+  // of x509, subjectLine or serialHex makes it.
+  let x509: X509Certificate | undefined = deferOpenSsl ? undefined : new X509Certificate(der);
+  const take = (): X509Certificate => {
+    const made = x509 ?? new X509Certificate(der);
+    x509 = keepX509 ? made : undefined;
+    return made;
+  };
+  let subjectLine: string | undefined;
+  let serialHex: string | undefined;
+  const printed = (): void => {
+    if (subjectLine !== undefined) return;
+    let from: X509Certificate;
+    try {
+      // Made and left for the next use of x509 to take (checkChain's signature check): one
+      // OpenSSL parse serves both.
+      from = x509 ??= new X509Certificate(der);
+    } catch {
+      // Only for a deferred certificate that OpenSSL refuses (checkChain reports it): status()
+      // and logs still print something, and never throw.
+      subjectLine = '';
+      serialHex = Buffer.from(serialBytes).toString('hex').toUpperCase();
+      return;
+    }
     // nameLine: Node gives undefined for an empty subject Name (valid with a critical SAN), and
     // leaves C1 controls of a name unescaped.
-    subjectLine: nameLine(x509.subject),
-    serialHex: x509.serialNumber.toUpperCase(),
-    get x509(): X509Certificate {
-      const made = x509 ?? new X509Certificate(der);
-      x509 = keepX509 ? made : undefined;
-      return made;
+    subjectLine = nameLine(from.subject);
+    serialHex = from.serialNumber.toUpperCase();
+  };
+  const serialBytes = view(contentOf(der, expectTag(serial, TAG.INTEGER, 'serialNumber')));
+  if (!deferOpenSsl) printed();
+  return {
+    der,
+    get subjectLine(): string {
+      printed();
+      return subjectLine!;
     },
-    serialNumber: view(contentOf(der, expectTag(serial, TAG.INTEGER, 'serialNumber'))),
+    get serialHex(): string {
+      printed();
+      return serialHex!;
+    },
+    get x509(): X509Certificate {
+      return take();
+    },
+    serialNumber: serialBytes,
     issuerName: view(encodingOf(der, expectTag(issuer, TAG.SEQUENCE, 'issuer'))),
     subjectName: view(encodingOf(der, expectTag(subject, TAG.SEQUENCE, 'subject'))),
     publicKeyBits: view(keyBits.subarray(1)),
@@ -177,9 +209,14 @@ export interface CertificateChain {
 
 /** `issuer` signed `cert`, and the names chain. */
 export function issued(issuer: CertificateInfo, cert: CertificateInfo): boolean {
+  return signedBy(issuer, cert, undefined);
+}
+
+/** `issuer` bears `cert`'s issuer name and signed it; `x509` is `cert`'s, when already made. */
+function signedBy(issuer: CertificateInfo, cert: CertificateInfo, x509: X509Certificate | undefined): boolean {
   if (!issuer.subjectName.equals(cert.issuerName)) return false;
   try {
-    return cert.x509.verify(issuer.x509.publicKey);
+    return (x509 ?? cert.x509).verify(issuer.x509.publicKey);
   } catch {
     return false;
   }
@@ -191,8 +228,17 @@ export function issued(issuer: CertificateInfo, cert: CertificateInfo): boolean 
  */
 export type CertificateCache = Map<string, CertificateInfo>;
 
+function certificateLimits(role: string): ReadLimits {
+  return { maxBytes: DEFAULTS.maxCertificateFileBytes, what: `${role} file`, readCode: 'ERR_CERT_READ', tooLargeCode: 'ERR_CERT_READ' };
+}
+
 async function readCertificates(file: string, role: string, cache: CertificateCache | undefined): Promise<CertificateInfo[]> {
-  const text = (await readCappedFile(file, { maxBytes: DEFAULTS.maxCertificateFileBytes, what: `${role} file`, readCode: 'ERR_CERT_READ', tooLargeCode: 'ERR_CERT_READ' })).toString('latin1');
+  return certificatesOf(await readCappedFile(file, certificateLimits(role)), file, role, cache, false);
+}
+
+// The certificates of a file's bytes; with deferLeaf, the leaf is read without OpenSSL (UncheckedChain).
+function certificatesOf(bytes: Buffer, file: string, role: string, cache: CertificateCache | undefined, deferLeaf: boolean): CertificateInfo[] {
+  const text = bytes.toString('latin1');
   const ders = pemCertificates(text);
   if (ders.length === 0) {
     throw new StaplingError('ERR_CERT_PARSE', `the ${role} file holds no certificate`, {
@@ -202,20 +248,25 @@ async function readCertificates(file: string, role: string, cache: CertificateCa
     });
   }
   return ders.map((der, i) => {
+    const isLeaf = i === 0 && role === 'certificate';
     // The first certificate of a certificate file is a leaf: unique, so never cached.
-    const key = cache && (i > 0 || role !== 'certificate') ? der.toString('base64') : undefined;
+    const key = cache && !isLeaf ? der.toString('base64') : undefined;
     const known = key === undefined ? undefined : cache!.get(key);
     if (known) return known;
     try {
       // The leaf's X509Certificate is not kept (see CertificateInfo.x509): every leaf is unique.
-      const info = readCertificateKeeping(der, !(i === 0 && role === 'certificate'));
+      const info = readCertificateKeeping(der, !isLeaf, isLeaf && deferLeaf);
       if (key !== undefined) cache!.set(key, info);
       return info;
     } catch (err) {
-      const found = err instanceof StaplingError ? err.found : String(err);
-      throw new StaplingError('ERR_CERT_PARSE', `certificate ${i + 1} of the ${role} file is not a valid X.509 certificate`, { found, file, cause: err });
+      throw parseError(err, i, role, file);
     }
   });
+}
+
+function parseError(err: unknown, i: number, role: string, file: string): StaplingError {
+  const found = err instanceof StaplingError ? err.found : err instanceof Error ? err.message : String(err);
+  return new StaplingError('ERR_CERT_PARSE', `certificate ${i + 1} of the ${role} file is not a valid X.509 certificate`, { found, file, cause: err });
 }
 
 /**
@@ -237,15 +288,74 @@ export async function loadCertificateChain(certFile: string, issuerFile?: string
 export async function loadChain(certFile: string, issuerFile?: string, cache?: CertificateCache): Promise<CertificateChain> {
   const [leaf, ...chain] = await readCertificates(certFile, 'certificate', cache);
   const candidates = issuerFile ? [...chain, ...(await readCertificates(issuerFile, 'issuer', cache))] : chain;
-  const issuer = candidates.find((c) => issued(c, leaf!));
-  if (!issuer) {
-    throw new StaplingError('ERR_ISSUER_NOT_FOUND', "the certificate's issuer was not found", {
-      expected: `a certificate for "${nameLine(leaf!.x509.issuer)}" that signed the leaf, after the leaf in the certificate file or in issuerFile`,
-      found: candidates.length === 0 ? 'no other certificate' : `${candidates.length} other certificate(s), none of which signed the leaf`,
-      file: certFile,
-    });
+  return checkChain(uncheckedChain(leaf!, candidates, certFile));
+}
+
+/**
+ * @internal A chain read without the leaf's two OpenSSL steps (its parse by X509Certificate and the
+ * issuer's signature on it), which take nearly all of a start's time (bench/RESULTS.md, registry):
+ * the leaf is read by our DER reader only, and its issuer is the first candidate whose subject is
+ * the leaf's issuer name, until {@link checkChain} has checked the signature. What a lazy registry
+ * holds until its background load reaches the certificate.
+ */
+export interface UncheckedChain extends CertificateChain {
+  /** Every certificate after the leaf and in issuerFile, in that order; the issuer is found among them. */
+  readonly candidates: readonly CertificateInfo[];
+  /** The certificate file, for errors. */
+  readonly certFile: string;
+}
+
+/**
+ * @internal Reads the files of a chain for a lazy registry's start (see {@link UncheckedChain}):
+ * synchronously (readCappedFileSync says why), with the leaf read by our DER reader only. Throws
+ * like {@link loadCertificateChain} when a file cannot be read, holds no certificate, or no
+ * candidate bears the leaf's issuer name.
+ */
+export function readChainUnchecked(certFile: string, issuerFile: string | undefined, cache: CertificateCache | undefined): UncheckedChain {
+  const [leaf, ...chain] = certificatesOf(readCappedFileSync(certFile, certificateLimits('certificate')), certFile, 'certificate', cache, true);
+  const candidates = issuerFile ? [...chain, ...certificatesOf(readCappedFileSync(issuerFile, certificateLimits('issuer')), issuerFile, 'issuer', cache, false)] : chain;
+  return uncheckedChain(leaf!, candidates, certFile);
+}
+
+function uncheckedChain(leaf: CertificateInfo, candidates: CertificateInfo[], certFile: string): UncheckedChain {
+  const issuer = candidates.find((c) => c.subjectName.equals(leaf.issuerName));
+  if (!issuer) throw issuerNotFound(leaf, candidates, certFile);
+  return { leaf, issuer, candidates, certFile };
+}
+
+/**
+ * @internal The OpenSSL half of reading a chain: OpenSSL must accept the leaf, and one of the
+ * candidates must bear its issuer name and have signed it. Synchronous. Throws `ERR_CERT_PARSE` or
+ * `ERR_ISSUER_NOT_FOUND` with the certificate file.
+ */
+export function checkChain(unchecked: UncheckedChain): CertificateChain {
+  const { leaf, candidates, certFile } = unchecked;
+  // Printing first makes the leaf's X509Certificate (unless OpenSSL refuses it) and leaves it for
+  // the `x509` read just below: one OpenSSL parse for the names and the signatures.
+  void leaf.subjectLine;
+  let x509: X509Certificate;
+  try {
+    x509 = leaf.x509;
+  } catch (err) {
+    throw parseError(err, 0, 'certificate', certFile);
   }
-  return { leaf: leaf!, issuer };
+  const issuer = candidates.find((c) => signedBy(c, leaf, x509));
+  if (!issuer) throw issuerNotFound(leaf, candidates, certFile);
+  return { leaf, issuer };
+}
+
+function issuerNotFound(leaf: CertificateInfo, candidates: readonly CertificateInfo[], file: string): StaplingError {
+  let name: string;
+  try {
+    name = nameLine(leaf.x509.issuer);
+  } catch {
+    name = 'the issuer the leaf names';
+  }
+  return new StaplingError('ERR_ISSUER_NOT_FOUND', "the certificate's issuer was not found", {
+    expected: `a certificate for "${name}" that signed the leaf, after the leaf in the certificate file or in issuerFile`,
+    found: candidates.length === 0 ? 'no other certificate' : `${candidates.length} other certificate(s), none of which signed the leaf`,
+    file,
+  });
 }
 
 /** The two CertID hashes of an issuer, for one hash algorithm. */

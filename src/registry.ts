@@ -1,12 +1,13 @@
 import { EventEmitter } from 'node:events';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Server as TlsServer } from 'node:tls';
 import { checkServer, StaplingContext, type ReloadOptions, type StapleStatus, type StaplingContextEvents, type StaplingContextOptions } from './context.js';
 import { StaplingError, type StaplingErrorCode } from './errors.js';
 import { readOcspFile } from './ocsp/file.js';
 import { checkPath, invalidArgument, registryEntry, registryOptions, reloadOptions, watchOptions, type ResolvedEntry, type ResolvedRegistryOptions } from './options.js';
-import { loadChain, type CertificateCache } from './pki.js';
+import { loadChain, readChainUnchecked, type CertificateCache } from './pki.js';
 
 /** One certificate of a registry. */
 export interface RegistryEntry {
@@ -29,10 +30,17 @@ export interface StaplingRegistryOptions extends Omit<StaplingContextOptions, 'c
   /** Entries given one by one, in addition to `dir`. */
   entries?: readonly RegistryEntry[];
   /**
-   * `eager` (default): every OCSP file is read and checked before the registry resolves.
-   * `lazy`: the registry resolves once the certificates are read and indexed (they are always
-   * read up front: a handshake must find its certificate); OCSP files load in the background (`ready` resolves when they all have). Handshakes before a certificate's file
-   * has loaded get no staple; nothing is ever read inside a handshake.
+   * `eager` (default): every certificate is checked and every OCSP file read and checked before
+   * the registry resolves; an unusable certificate rejects it.
+   * `lazy`: the registry resolves once the certificate files are read and their DER indexed (a
+   * handshake must find its certificate), which is a small part of the work: nearly all of it is
+   * each leaf's OpenSSL parse and its issuer's signature check (bench/RESULTS.md, registry). Those
+   * run in the background,
+   * with each certificate's OCSP file, before its first staple (`ready` resolves when every
+   * certificate has been through them). A certificate that fails them never staples and is
+   * reported as a refused OCSP file is (`status().lastRefusal`, the `'refused'` event, with
+   * `ERR_CERT_PARSE` or `ERR_ISSUER_NOT_FOUND`); the others are unaffected. Handshakes before a
+   * certificate's file has loaded get no staple; nothing is ever read inside a handshake.
    */
   load?: 'eager' | 'lazy';
   /** How many files are read and checked at once while loading. Default 16. */
@@ -97,6 +105,13 @@ const FORWARDED: { readonly [K in keyof StaplingContextEvents]: true } = {
   certificate: true,
   close: true,
 };
+
+/**
+ * Certificate files a lazy start reads (synchronously) before it lets the event loop run: a few ms
+ * of work (read, PEM, DER: tens of µs a file), so that timers and handshakes already running wait
+ * no longer than that.
+ */
+const LAZY_BATCH = 64;
 
 // Only createStaplingRegistry makes registries: see StaplingRegistry.create.
 const CREATE = Symbol('StaplingRegistry.create');
@@ -163,8 +178,15 @@ export class StaplingRegistry extends EventEmitter<StaplingRegistryEvents> {
   }
 
   async #open(entry: ResolvedEntry): Promise<StaplingContext> {
-    const chain = await loadChain(entry.certFile, entry.issuerFile, this.#issuers);
-    const context = StaplingContext.create({ ...this.#options.checks, ...entry }, chain);
+    return this.#hold(StaplingContext.create({ ...this.#options.checks, ...entry }, await loadChain(entry.certFile, entry.issuerFile, this.#issuers)));
+  }
+
+  // A lazy start: the certificate read without its OpenSSL checks, which its first load does.
+  #openUnchecked(entry: ResolvedEntry): StaplingContext {
+    return this.#hold(StaplingContext.createUnchecked({ ...this.#options.checks, ...entry }, readChainUnchecked(entry.certFile, entry.issuerFile, this.#issuers)));
+  }
+
+  #hold(context: StaplingContext): StaplingContext {
     for (const name of Object.keys(FORWARDED) as (keyof StaplingContextEvents)[]) context.on(name, this.#forward[name] as () => void);
     this.#contexts.push(context);
     for (const server of this.#servers) context.attach(server);
@@ -249,6 +271,8 @@ export class StaplingRegistry extends EventEmitter<StaplingRegistryEvents> {
       } catch (err) {
         // An unexpected failure (a bug) is not a refusal of the file: rethrown as itself.
         if (!(err instanceof StaplingError)) throw err;
+        // A context whose certificate failed its checks (lazy load) staples nothing: not a candidate.
+        if (err.family === 'certificate') continue;
         const error = err.withFile(file);
         if (NOT_ABOUT_A_CERTIFICATE.has(error.code)) return refused(error);
         if (error.code !== 'ERR_OCSP_CERTID_MISMATCH') target ??= context;
@@ -299,13 +323,26 @@ export class StaplingRegistry extends EventEmitter<StaplingRegistryEvents> {
   /** @internal */
   async load(entries: readonly ResolvedEntry[], mode: 'eager' | 'lazy'): Promise<void> {
     const concurrency = this.#options.concurrency;
-    const contexts = await mapLimit(entries, concurrency, (entry) => this.#open(entry));
+    let contexts: StaplingContext[];
+    if (mode === 'lazy') {
+      contexts = [];
+      for (const entry of entries) {
+        // Read synchronously (see readChainUnchecked), LAZY_BATCH files between turns of the event loop.
+        if (contexts.length > 0 && contexts.length % LAZY_BATCH === 0) await nextTurn();
+        contexts.push(this.#openUnchecked(entry));
+      }
+    } else {
+      contexts = await mapLimit(entries, concurrency, (entry) => this.#open(entry));
+    }
     // #open adds each context when its certificate has loaded, in no fixed order: keep the
     // order the entries were given, so that status() and reloadAll() list them stably.
     const loaded = new Set(contexts);
     const earlier = this.#contexts.filter((c) => !loaded.has(c));
     this.#contexts.splice(0, this.#contexts.length, ...earlier, ...contexts);
-    const loading = mapLimit(contexts, concurrency, (c) => c.reload().catch(() => undefined)).then(() => undefined);
+    // Lazy: the background load starts after a turn of the event loop, so that the caller, who has
+    // the registry by then, sees every 'refused' event of it (certificate checks included).
+    const start = mode === 'lazy' ? nextTurn() : Promise.resolve();
+    const loading = start.then(() => mapLimit(contexts, concurrency, (c) => c.reload().catch(() => undefined))).then(() => undefined);
     if (mode === 'eager') await loading;
     this.ready = loading;
   }

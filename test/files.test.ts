@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, truncateSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { readCappedFile, writeFileAtomic } from '../src/files.js';
+import { readCappedFile, readCappedFileSync, writeFileAtomic, type ReadLimits } from '../src/files.js';
 import { createStaplingContext, DEFAULTS, StaplingError } from '../src/index.js';
 import { makePki, type Pki } from './fixtures/pki.js';
 
@@ -24,7 +24,12 @@ const limits = { maxBytes: 10, what: 'test file', readCode: 'ERR_OCSP_FILE_READ'
 let n = 0;
 const path = () => join(dir, `f${++n}`);
 
-describe('readCappedFile', () => {
+// The synchronous twin (a lazy registry's start) makes the same checks and gives the same errors.
+const readers: [string, (file: string, limits: ReadLimits) => Promise<Buffer>][] = [
+  ['readCappedFile', readCappedFile],
+  ['readCappedFileSync', async (file, limits) => readCappedFileSync(file, limits)],
+];
+for (const [name, readCappedFile] of readers) describe(name, () => {
   it('reads a regular file up to the cap, and an empty one as empty', async () => {
     const file = path();
     writeFileSync(file, '0123456789');
