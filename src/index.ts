@@ -27,7 +27,7 @@ export type {
   StaplingCounters,
 } from './context.js';
 export { createStaplingRegistry, scanDirectory, StaplingRegistry } from './registry.js';
-export type { FileReloadResult, RegistryEntry, ReloadResult, StaplingRegistryEvents, StaplingRegistryOptions } from './registry.js';
+export type { FileReloadResult, RegistryEntry, ReloadResult, SkippedEntry, StaplingRegistryEvents, StaplingRegistryOptions } from './registry.js';
 export { watchFile } from './watch.js';
 export type { FileWatch, WatchOptions } from './watch.js';
 export { collectMetrics, METRIC_NAMES, registerPrometheusMetrics, renderPrometheus } from './metrics.js';

@@ -373,6 +373,7 @@ export interface ResolvedRegistryOptions {
   readonly entries: readonly ResolvedEntry[];
   readonly load: 'eager' | 'lazy';
   readonly concurrency: number;
+  readonly strict: boolean;
   readonly checks: ContextChecks;
 }
 
@@ -388,6 +389,7 @@ interface RegistryOptionsShape extends Omit<ContextOptionsShape, 'certFile' | 'o
   entries?: unknown;
   load?: unknown;
   concurrency?: unknown;
+  strict?: unknown;
 }
 
 /** @internal Checks the options of {@link createStaplingRegistry}, entries included. */
@@ -399,6 +401,7 @@ export function registryOptions(where: string, options: object | undefined): Res
     entries: list.map((entry: unknown, i: number) => registryEntry(where, entry, `entries[${i}].`)),
     load: o.oneOf('load', ['eager', 'lazy'], DEFAULTS.load),
     concurrency: o.number('concurrency', { min: 1, max: 65_536, integer: true }, DEFAULTS.concurrency),
+    strict: o.boolean('strict', false),
     checks: readContextChecks(o),
   };
 }

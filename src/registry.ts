@@ -45,6 +45,26 @@ export interface StaplingRegistryOptions extends Omit<StaplingContextOptions, 'c
   load?: 'eager' | 'lazy';
   /** How many files are read and checked at once while loading. Default 16. */
   concurrency?: number;
+  /**
+   * What a `.pem` of `dir` that is not a usable certificate chain does (a key, DH parameters or a
+   * CA bundle beside the site certificates, as in many /etc/ssl layouts; a file that cannot be
+   * read; a leaf without its issuer). Default false: it is skipped, and listed with its error by
+   * {@link StaplingRegistry.skipped}, so that one stray file does not stop the other sites from
+   * stapling. True: the registry rejects, as for an entry of `entries` (which always does). With
+   * `load: 'lazy'`, a certificate that fails only the checks run in the background is never
+   * skipped: it is held, staples nothing, and is reported as a refused file (see `load`).
+   */
+  strict?: boolean;
+}
+
+/** A `.pem` of the registry's directory that is not a usable certificate chain: see {@link StaplingRegistryOptions.strict}. */
+export interface SkippedEntry {
+  /** The file skipped. */
+  readonly certFile: string;
+  /** The OCSP response file it would have been stapled from. */
+  readonly ocspFile: string;
+  /** Why: `ERR_CERT_READ`, `ERR_CERT_PARSE` or `ERR_ISSUER_NOT_FOUND`, naming the file. */
+  readonly error: StaplingError;
 }
 
 /** The outcome of reloading one entry. */
@@ -132,6 +152,7 @@ export class StaplingRegistry extends EventEmitter<StaplingRegistryEvents> {
   #watching: Parameters<StaplingContext['watch']>[0] | null = null;
   /** One listener per forwarded event, shared by every context (see the constructor). */
   readonly #forward: Record<keyof StaplingContextEvents, (this: StaplingContext, ...args: unknown[]) => void>;
+  readonly #skipped: SkippedEntry[] = [];
   /** Resolves when every OCSP file has been loaded once (at once for `load: 'eager'`). */
   ready: Promise<void> = Promise.resolve();
 
@@ -163,6 +184,19 @@ export class StaplingRegistry extends EventEmitter<StaplingRegistryEvents> {
   /** The contexts held, one per certificate. */
   contexts(): readonly StaplingContext[] {
     return this.#contexts;
+  }
+
+  /**
+   * The `.pem` files of `dir` left out because they are not usable certificate chains, each with
+   * its error, in directory order; empty when none was (see {@link StaplingRegistryOptions.strict}).
+   *
+   * @example
+   * ```ts
+   * for (const { certFile, error } of registry.skipped()) log.warn(`${certFile} skipped: ${error.message}`);
+   * ```
+   */
+  skipped(): readonly SkippedEntry[] {
+    return this.#skipped;
   }
 
   /**
@@ -320,20 +354,37 @@ export class StaplingRegistry extends EventEmitter<StaplingRegistryEvents> {
     await Promise.all(this.#contexts.map((c) => c.close()));
   }
 
-  /** @internal */
-  async load(entries: readonly ResolvedEntry[], mode: 'eager' | 'lazy'): Promise<void> {
+  /**
+   * @internal Opens the entries of the directory (`found`; skipped when unusable unless `strict`)
+   * and of the `entries` option, then loads their OCSP files.
+   */
+  async load(found: readonly ResolvedEntry[], listed: readonly ResolvedEntry[], mode: 'eager' | 'lazy'): Promise<void> {
     const concurrency = this.#options.concurrency;
-    let contexts: StaplingContext[];
+    const entries = [...found, ...listed];
+    const skipped = new Array<SkippedEntry | undefined>(found.length);
+    // A directory's file that is not a usable chain is skipped (unless strict); anything else throws.
+    const skip = (err: unknown, entry: ResolvedEntry, i: number): null => {
+      if (i >= found.length || this.#options.strict || !(err instanceof StaplingError) || err.family !== 'certificate') throw err;
+      skipped[i] = { certFile: entry.certFile, ocspFile: entry.ocspFile, error: err };
+      return null;
+    };
+    let opened: (StaplingContext | null)[];
     if (mode === 'lazy') {
-      contexts = [];
-      for (const entry of entries) {
+      opened = [];
+      for (const [i, entry] of entries.entries()) {
         // Read synchronously (see readChainUnchecked), LAZY_BATCH files between turns of the event loop.
-        if (contexts.length > 0 && contexts.length % LAZY_BATCH === 0) await nextTurn();
-        contexts.push(this.#openUnchecked(entry));
+        if (i > 0 && i % LAZY_BATCH === 0) await nextTurn();
+        try {
+          opened.push(this.#openUnchecked(entry));
+        } catch (err) {
+          opened.push(skip(err, entry, i));
+        }
       }
     } else {
-      contexts = await mapLimit(entries, concurrency, (entry) => this.#open(entry));
+      opened = await mapLimit([...entries.keys()], concurrency, (i) => this.#open(entries[i]!).catch((err: unknown) => skip(err, entries[i]!, i)));
     }
+    this.#skipped.push(...skipped.filter((s) => s !== undefined));
+    const contexts = opened.filter((c) => c !== null);
     // #open adds each context when its certificate has loaded, in no fixed order: keep the
     // order the entries were given, so that status() and reloadAll() list them stably.
     const loaded = new Set(contexts);
@@ -364,7 +415,9 @@ export async function reloadForResult(context: StaplingContext, options: ReloadO
 /**
  * Makes a registry for many certificates: from a directory in HAProxy's convention
  * (`NAME.pem` beside `NAME.pem.ocsp`), from a list of entries, or both.
- * Rejects when a certificate is unusable (like {@link createStaplingContext}).
+ * Rejects when a certificate of `entries` is unusable (like {@link createStaplingContext}); a
+ * `.pem` of `dir` that is not a usable certificate chain is skipped and listed by
+ * {@link StaplingRegistry.skipped}, unless `strict` (see {@link StaplingRegistryOptions.strict}).
  *
  * @example
  * ```ts
@@ -377,8 +430,11 @@ export async function createStaplingRegistry(options?: StaplingRegistryOptions):
   const checked = registryOptions('createStaplingRegistry', options);
   const registry = StaplingRegistry.create(checked);
   const found = checked.dir !== undefined ? await scanDirectory(checked.dir) : [];
-  const entries = [...found.map((e) => ({ ...e, issuerFile: e.issuerFile })), ...checked.entries];
-  await registry.load(entries, checked.load);
+  await registry.load(
+    found.map((e) => ({ ...e, issuerFile: e.issuerFile })),
+    checked.entries,
+    checked.load,
+  );
   return registry;
 }
 

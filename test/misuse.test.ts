@@ -238,6 +238,7 @@ describe('createStaplingRegistry and StaplingRegistry', () => {
       [{ entries: [{ certFile: pki.leaf.chain, ocspFile: 'x', issuerFile: 3 }] }, 'option entries[0].issuerFile'],
       [{ load: 'sometimes' }, 'option load'],
       [{ concurrency: 1.5 }, 'option concurrency'],
+      [{ strict: 'yes' }, 'option strict'],
       [{ clockSkewMs: 'abc' }, 'option clockSkewMs'],
       [{ now: 5 }, 'option now'],
     ];

@@ -120,10 +120,44 @@ describe('registry', () => {
     }
   });
 
-  it('rejects when a certificate in the directory is unusable', async () => {
+  it('skips a .pem of the directory that is not a usable certificate chain (a key, a CA alone, garbage) and lists it with its error; the sites staple', async () => {
+    const staple = pki.respond();
+    const dir = siteDir([['site', pki.leaf, staple]]);
+    // What /etc/ssl layouts hold beside the site certificates.
+    copyFileSync(pki.leaf.key, join(dir, 'privkey.pem'));
+    copyFileSync(pki.ca.cert, join(dir, 'ca.pem'));
+    writeFileSync(join(dir, 'broken.pem'), 'not a certificate');
+    for (const load of ['eager', 'lazy'] as const) {
+      const registry = await createStaplingRegistry({ dir, load });
+      try {
+        await registry.ready;
+        assert.deepEqual(
+          registry.skipped().map((s) => [s.certFile, s.ocspFile, s.error.code, s.error.file]),
+          [
+            [join(dir, 'broken.pem'), join(dir, 'broken.pem.ocsp'), 'ERR_CERT_PARSE', join(dir, 'broken.pem')],
+            [join(dir, 'ca.pem'), join(dir, 'ca.pem.ocsp'), 'ERR_ISSUER_NOT_FOUND', join(dir, 'ca.pem')],
+            [join(dir, 'privkey.pem'), join(dir, 'privkey.pem.ocsp'), 'ERR_CERT_PARSE', join(dir, 'privkey.pem')],
+          ],
+          load,
+        );
+        assert.deepEqual(registry.status().map((s) => [s.certFile, s.stapling]), [[join(dir, 'site.pem'), true]], load);
+        assert.ok(registry.contexts()[0]!.stapleNow()!.equals(staple));
+      } finally {
+        await registry.close();
+      }
+    }
+  });
+
+  it('strict: true rejects when a .pem of the directory is unusable; an unusable entry of `entries` always rejects', async () => {
     const dir = siteDir([['a', pki.leaf, pki.respond()]]);
     writeFileSync(join(dir, 'broken.pem'), 'not a certificate');
-    await assert.rejects(createStaplingRegistry({ dir }), { code: 'ERR_CERT_PARSE' });
+    for (const load of ['eager', 'lazy'] as const) {
+      await assert.rejects(createStaplingRegistry({ dir, load, strict: true }), { code: 'ERR_CERT_PARSE', file: join(dir, 'broken.pem') });
+      await assert.rejects(createStaplingRegistry({ entries: [{ certFile: join(dir, 'broken.pem'), ocspFile: join(dir, 'a.pem.ocsp') }], load }), { code: 'ERR_CERT_PARSE' });
+    }
+    const registry = await createStaplingRegistry({ dir, strict: false });
+    assert.equal(registry.size, 1);
+    await registry.close();
   });
 });
 
