@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { StaplingError } from '../src/errors.js';
 import { writeFileAtomic } from '../src/ocsp/file.js';
-import { cli, json } from './fixtures/cli.js';
+import { cli, CLI_ARGV, json } from './fixtures/cli.js';
 import { makePki, type Pki } from './fixtures/pki.js';
 
 let pki: Pki;
@@ -103,8 +103,7 @@ describe('the written file keeps the mode, owner and group of the one it replace
     const plain = path('new');
     const strict = path('new-strict');
     for (const [out, extra, mode] of [[plain, [], 0o644], [strict, ['--mode', '0600'], 0o600]] as const) {
-      const main = new URL('../src/cli/main.ts', import.meta.url).pathname;
-      const args = ['--import', 'tsx', main, 'fetch', '--cert', pki.leaf.chain, '--out', out, ...extra];
+      const args = [...CLI_ARGV, 'fetch', '--cert', pki.leaf.chain, '--out', out, ...extra];
       const quoted = [process.execPath, ...args].map((a) => `'${a}'`).join(' ');
       // Not execFileSync: the responder runs in this process's event loop.
       await promisify(execFile)('sh', ['-c', `umask 077; exec ${quoted}`], { cwd: new URL('..', import.meta.url).pathname });
