@@ -15,7 +15,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { StaplingErrorCode } from '../src/index.js';
-import { browserJudge, browserJudgeLibrary, type BrowserName, type BrowserVerdict } from './fixtures/browsers.js';
+import { browserJudge, browserJudgeLibrary, firefoxSession, type BrowserName, type BrowserVerdict, type FirefoxSession } from './fixtures/browsers.js';
 import { buildResponse, certId, currentWindow, extension, seq, tlv } from './fixtures/craft.js';
 import { judgeCerts, type JudgeCerts } from './fixtures/judges.js';
 import { makePki, type Pki } from './fixtures/pki.js';
@@ -160,14 +160,29 @@ function said(v: BrowserVerdict): Expected {
   return v.loads ? 'loads' : (v.error ?? `no error code (${v.detail})`);
 }
 
+let firefox: FirefoxSession | undefined;
+
 before(async () => {
   pki = makePki();
-  // Every verdict at once: browsers.ts runs two browsers at a time.
+  // Firefox: one session, each visit on a fork of the PKI (a leaf of its own: Firefox caches OCSP
+  // answers by CertID). Chromium: a fresh browser per visit, at most two at a time.
+  firefox = await firefoxSession(pki.root.cert);
+  const session = firefox;
   await Promise.all(
     CASES.map(async (c) => {
-      const certs: JudgeCerts = c.mustStaple ? judgeCerts(pki, pki.mustStaple) : judgeCerts(pki);
-      const bytes = c.make(pki);
-      const [library, bare] = await Promise.all([browserJudgeLibrary(c.browser, bytes, certs), c.bare ? browserJudge(c.browser, bytes, certs) : undefined]);
+      const make = () => {
+        const p = c.browser === 'firefox' ? pki.fork() : pki;
+        const certs: JudgeCerts = c.mustStaple ? judgeCerts(p, p.mustStaple) : judgeCerts(p);
+        return { bytes: c.make(p), certs };
+      };
+      const first = make();
+      const servedVisit = c.browser === 'firefox' ? session.served(first.bytes, first.certs) : browserJudgeLibrary(c.browser, first.bytes, first.certs);
+      const bareVisit = () => {
+        if (c.browser === 'chromium') return browserJudge(c.browser, first.bytes, first.certs);
+        const again = make();
+        return session.bare(again.bytes, again.certs);
+      };
+      const [library, bare] = await Promise.all([servedVisit, c.bare ? bareVisit() : undefined]);
       const code = library.status.stapling ? 'ok' : (library.status.lastRefusal?.code ?? 'ERR_OCSP_FILE_READ');
       results.set(c.name, { library: code, served: library.verdict, bare });
     }),
@@ -175,10 +190,13 @@ before(async () => {
   const all = [...results.values()].flatMap((r) => [r.served, ...(r.bare ? [r.bare] : [])]);
   for (const name of ['firefox', 'chromium'] as const) {
     const times = all.filter((v) => v.browser === name).map((v) => v.ms);
-    console.log(`${name}: ${times.length} verdicts, ${times.join(', ')} ms each (launch to close)`);
+    console.log(`${name}: ${times.length} verdicts, ${times.join(', ')} ms each (${name === 'firefox' ? 'one page of a running session' : 'launch to close'})`);
   }
 });
-after(() => pki?.remove());
+after(async () => {
+  await firefox?.close();
+  pki?.remove();
+});
 
 describe('real browsers judge staples: what the library staples loads, what it refuses fails when stapled anyway', () => {
   for (const c of CASES) {
