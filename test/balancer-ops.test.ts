@@ -9,7 +9,7 @@ import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { CLI, ROOT, get, handshake, startBackends, startBalancer, waitFor, type Backend, type BalancerProcess } from './fixtures/balancer.js';
+import { CLI_ARGV, CTL_ARGV, ROOT, get, handshake, startBackends, startBalancer, waitFor, type Backend, type BalancerProcess } from './fixtures/balancer.js';
 import { makePki, type Pki } from './fixtures/pki.js';
 
 let pki: Pki;
@@ -87,7 +87,7 @@ describe('balancer: staple files an operator gets wrong', () => {
 
 describe('balancer: certificate files', () => {
   it('-E and -K swapped: exits 1 naming both files, not with a raw OpenSSL error', async () => {
-    const { code, out } = await run(process.execPath, ['--import', 'tsx', CLI, '-E', pki.leaf.key, '-K', pki.leaf.chain, '127.0.0.1:0', '127.0.0.1:1']);
+    const { code, out } = await run(process.execPath, [...CLI_ARGV, '-E', pki.leaf.key, '-K', pki.leaf.chain, '127.0.0.1:0', '127.0.0.1:1']);
     assert.equal(code, 1, out);
     assert.ok(out.includes(pki.leaf.key) && out.includes(pki.leaf.chain), out);
     assert.match(out, /-E and -K look swapped/);
@@ -95,7 +95,7 @@ describe('balancer: certificate files', () => {
   });
 
   it('a key that is not the certificate\'s: exits 1 naming both files', async () => {
-    const { code, out } = await run(process.execPath, ['--import', 'tsx', CLI, '-E', pki.leaf.chain, '-K', pki.leaf2.key, '127.0.0.1:0', '127.0.0.1:1']);
+    const { code, out } = await run(process.execPath, [...CLI_ARGV, '-E', pki.leaf.chain, '-K', pki.leaf2.key, '127.0.0.1:0', '127.0.0.1:1']);
     assert.equal(code, 1, out);
     assert.match(out, new RegExp(`cannot use ${pki.leaf.chain.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} with the key ${pki.leaf2.key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: the key is not the certificate's`));
   });
@@ -105,7 +105,7 @@ describe('balancer: certificate files', () => {
     execFileSync('mkdir', ['-p', dir]);
     writeFileSync(join(dir, 'a.test.pem'), readFileSync(pki.leaf.cert));
     writeFileSync(join(dir, 'a.test.key'), readFileSync(pki.leaf.key));
-    const { code, out } = await run(process.execPath, ['--import', 'tsx', CLI, '--sni-dir', dir, '127.0.0.1:0', '127.0.0.1:1']);
+    const { code, out } = await run(process.execPath, [...CLI_ARGV, '--sni-dir', dir, '127.0.0.1:0', '127.0.0.1:1']);
     assert.equal(code, 1, out);
     assert.ok(out.includes(join(dir, 'a.test.pem')), out);
   });
@@ -127,19 +127,19 @@ describe('balancer: TCP control socket', () => {
   const SECRET = 'correct-horse-battery-staple-42';
 
   it('is refused without --control-tcp and --control-secret, and with a secret file others can read', async () => {
-    const bare = await run(process.execPath, ['--import', 'tsx', CLI, '-C', '127.0.0.1:0', '127.0.0.1:0', '127.0.0.1:1']);
+    const bare = await run(process.execPath, [...CLI_ARGV, '-C', '127.0.0.1:0', '127.0.0.1:0', '127.0.0.1:1']);
     assert.equal(bare.code, 2, bare.out);
     assert.match(bare.out, /needs --control-tcp and --control-secret FILE/);
     const file = join(pki.dir, 'loose.secret');
     writeFileSync(file, `${SECRET}\n`);
     chmodSync(file, 0o644);
-    const loose = await run(process.execPath, ['--import', 'tsx', CLI, '-C', '127.0.0.1:0', '--control-tcp', '--control-secret', file, '127.0.0.1:0', '127.0.0.1:1']);
+    const loose = await run(process.execPath, [...CLI_ARGV, '-C', '127.0.0.1:0', '--control-tcp', '--control-secret', file, '127.0.0.1:0', '127.0.0.1:1']);
     assert.equal(loose.code, 1, loose.out);
     assert.match(loose.out, /readable or writable by group or others \(mode 0644\); run chmod 600/);
     chmodSync(file, 0o640);
-    assert.equal((await run(process.execPath, ['--import', 'tsx', CLI, '-C', '127.0.0.1:0', '--control-tcp', '--control-secret', file, '127.0.0.1:0', '127.0.0.1:1'])).code, 1);
+    assert.equal((await run(process.execPath, [...CLI_ARGV, '-C', '127.0.0.1:0', '--control-tcp', '--control-secret', file, '127.0.0.1:0', '127.0.0.1:1'])).code, 1);
     writeFileSync(join(pki.dir, 'short.secret'), 'short\n', { mode: 0o600 });
-    const short = await run(process.execPath, ['--import', 'tsx', CLI, '-C', '127.0.0.1:0', '--control-tcp', '--control-secret', join(pki.dir, 'short.secret'), '127.0.0.1:0', '127.0.0.1:1']);
+    const short = await run(process.execPath, [...CLI_ARGV, '-C', '127.0.0.1:0', '--control-tcp', '--control-secret', join(pki.dir, 'short.secret'), '127.0.0.1:0', '127.0.0.1:1']);
     assert.match(short.out, /shorter than 16 characters/);
   });
 
@@ -156,10 +156,10 @@ describe('balancer: TCP control socket', () => {
     assert.match((await b.command('servers')).text, new RegExp(`^0 addr 127\\.0\\.0\\.1 port ${backends[0]!.port} `, 'm'));
     // With it: the Pen-style plain-text form (secret line, command line) and balancerctl.
     assert.equal(await rawControl(port, `${SECRET}\nmode\n`), 'no roundrobin no hash no stubborn no http\n');
-    const ctl = await run(process.execPath, ['--import', 'tsx', 'examples/balancer/ctl.ts', '--secret-file', file, b.control, 'mode']);
+    const ctl = await run(process.execPath, [...CTL_ARGV, '--secret-file', file, b.control, 'mode']);
     assert.equal(ctl.code, 0, ctl.out);
     assert.equal(ctl.out.trim(), 'no roundrobin no hash no stubborn no http');
-    const noSecret = await run(process.execPath, ['--import', 'tsx', 'examples/balancer/ctl.ts', b.control, 'mode']);
+    const noSecret = await run(process.execPath, [...CTL_ARGV, b.control, 'mode']);
     assert.equal(noSecret.code, 2);
     assert.match(noSecret.out, /--secret-file/);
   });
@@ -174,7 +174,7 @@ describe('balancer: pidfile and signals to the node process', () => {
     const pid = Number(readFileSync(pidFile, 'utf8').trim());
     assert.equal(pid, b.child.pid);
     // A second balancer on the same pidfile is refused while the first runs.
-    const second = await run(process.execPath, ['--import', 'tsx', CLI, '--pidfile', pidFile, '127.0.0.1:0', '127.0.0.1:1']);
+    const second = await run(process.execPath, [...CLI_ARGV, '--pidfile', pidFile, '127.0.0.1:0', '127.0.0.1:1']);
     assert.equal(second.code, 1, second.out);
     assert.match(second.out, new RegExp(`process ${pid} is running`));
     const fresh = pki.respond({ validMinutes: 80 });

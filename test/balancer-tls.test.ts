@@ -9,7 +9,7 @@ import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from '
 import net from 'node:net';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { CTL, ROOT, handshake, get, socketPath, startBackends, startBalancer, waitFor, type Backend, type BalancerProcess } from './fixtures/balancer.js';
+import { CLI_ARGV, CTL_ARGV, ROOT, handshake, get, socketPath, startBackends, startBalancer, waitFor, type Backend, type BalancerProcess } from './fixtures/balancer.js';
 import { makePki, type Pki } from './fixtures/pki.js';
 
 let pki: Pki;
@@ -55,7 +55,7 @@ function run(cmd: string, args: string[], input = ''): Promise<{ code: number; o
 const curl = (port: number) =>
   run('curl', ['--silent', '--show-error', '--cert-status', '--cacert', pki.root.cert, '--resolve', `localhost:${port}:127.0.0.1`, `https://localhost:${port}/`]);
 
-const ctl = (b: BalancerProcess, ...command: string[]) => run(process.execPath, ['--import', 'tsx', CTL, b.control, ...command]);
+const ctl = (b: BalancerProcess, ...command: string[]) => run(process.execPath, [...CTL_ARGV, b.control, ...command]);
 
 describe('balancer: TLS with a staple', () => {
   it('serves the backends over TLS with a staple that curl --cert-status verifies', async () => {
@@ -118,7 +118,7 @@ describe('balancer: TLS with a staple', () => {
     const minutes = (Date.parse(until) - Date.now()) / 60_000;
     assert.ok(minutes > 100 && minutes <= 121, `nextUpdate ${until}`);
     assert.deepEqual((await handshake(b.port, rootCa)).staple, fresh);
-    const ocsp = await run(process.execPath, ['--import', 'tsx', CTL, '--json', b.control, 'ocsp']);
+    const ocsp = await run(process.execPath, [...CTL_ARGV, '--json', b.control, 'ocsp']);
     const data = JSON.parse(ocsp.out) as { ok: boolean; staples: { name: string; status: { ocspFile: string; stapling: boolean } }[] };
     assert.equal(data.ok, true);
     assert.equal(data.staples[0]!.status.ocspFile, file);
@@ -218,7 +218,7 @@ describe('balancer: control socket', () => {
   });
 
   it('listens on TCP only on loopback, and only when asked', async () => {
-    const refused = await run(process.execPath, ['--import', 'tsx', 'examples/balancer/cli.ts', '-C', '192.0.2.1:9999', '127.0.0.1:0', '127.0.0.1:1']);
+    const refused = await run(process.execPath, [...CLI_ARGV, '-C', '192.0.2.1:9999', '127.0.0.1:0', '127.0.0.1:1']);
     assert.equal(refused.code, 2);
     assert.match(refused.out, /loopback/);
     // TCP needs the opt-in and a shared secret (test/balancer-ops.test.ts checks both).
