@@ -1,5 +1,6 @@
 // npm run bench [-- NAME ...]: runs every benchmark, or the ones named, in this order.
 import { main as balancer } from './balancer.js';
+import { main as connect } from './connect.js';
 import { main as handshake } from './handshake.js';
 import { main as listener } from './listener.js';
 import { main as registry } from './registry.js';
@@ -11,6 +12,7 @@ const BENCHMARKS: Record<string, (command: string) => Promise<void>> = {
   reload,
   registry,
   balancer,
+  connect,
 };
 
 const names = process.argv.slice(2);
