@@ -380,7 +380,9 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> {
   /**
    * Re-reads `ocspFile`, checks it, and only then swaps it in. Resolves with the new status.
    * Rejects with a {@link StaplingError} when the file is refused; the previous staple then
-   * stays in use for as long as it is itself valid. Calls made while a reload runs share one
+   * stays in use for as long as it is itself valid. Never steps back: while the staple held is
+   * stapled, a file with an earlier thisUpdate is refused (`ERR_OCSP_OLDER_THAN_HELD`); an equal
+   * thisUpdate is taken, and so is an older file once the staple held has ended. Calls made while a reload runs share one
    * follow-up reload, which reads the file after the running one ends: the newest file wins.
    * After {@link close}, rejects with a plain `Error`.
    */
@@ -453,7 +455,8 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> {
 
   /**
    * Checks `bytes` exactly as a reload would, without reading any file or changing what is
-   * stapled. Throws the {@link StaplingError} a reload would reject with.
+   * stapled. Throws the {@link StaplingError} a reload would reject with, except
+   * `ERR_OCSP_OLDER_THAN_HELD`: the bytes are judged alone, not compared with the staple held.
    */
   verify(bytes: Uint8Array): VerifiedResponse {
     checkBytes('StaplingContext.verify', 'bytes', bytes);
@@ -583,6 +586,7 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> {
     try {
       bytes = await readOcspFile(file, this.#options.maxResponseBytes);
       verified = this.verify(bytes);
+      this.#checkNotOlder(verified);
     } catch (err) {
       // An unexpected failure (a bug, a throwing `now`) is not a refusal of the file: rethrown
       // as itself, never counted, never reported as a malformed file.
@@ -621,6 +625,23 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> {
     const status = this.status();
     this.emit('reload', status);
     return status;
+  }
+
+  // A reload never steps back: while the staple held is stapled, a file whose thisUpdate is
+  // earlier (a replayed response, say a "good" from before a revocation, or a stale CDN object)
+  // is refused and the held staple stays. An equal thisUpdate is no step back (the responder
+  // re-signed, or another signer vouched for the same instant) and is taken. A held staple that
+  // no longer staples (past validUntil) is no reason to refuse: a usable older file beats
+  // nothing. After a certificate renewal nothing is held for the new certificate (#swapCertificate).
+  #checkNotOlder(verified: VerifiedResponse): void {
+    const held = this.#loaded;
+    if (held === null || this.stapleNow() === null) return;
+    const found = verified.single.thisUpdate.getTime();
+    if (found >= held.thisUpdate) return;
+    throw new StaplingError('ERR_OCSP_OLDER_THAN_HELD', 'the response is older than the staple held, which stays in use', {
+      expected: `thisUpdate at or after ${new Date(held.thisUpdate).toISOString()} (the staple held, valid until ${new Date(held.validUntil).toISOString()})`,
+      found: `thisUpdate ${verified.single.thisUpdate.toISOString()}`,
+    });
   }
 
   #refuse(error: StaplingError): StaplingError {
@@ -710,6 +731,9 @@ export class StaplingContext extends EventEmitter<StaplingContextEvents> {
     const now = this.#options.now();
     if (now >= loaded.validUntil) {
       this.emit('expired', this.status());
+      // A file refused only for being older than this staple may be stapled now that this one
+      // has ended (#checkNotOlder); no watch would read it again, as it has not changed.
+      if (this.#lastRefusal?.code === 'ERR_OCSP_OLDER_THAN_HELD' && !this.#closed) this.#request({}).catch(quiet);
       return;
     }
     if (!this.#expiringSent && now >= loaded.validUntil - this.#options.expiringMarginMs) {

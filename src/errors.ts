@@ -43,6 +43,10 @@ import { printable } from './printable.js';
  * - `ERR_OCSP_SIGNER_EXPIRED`: the delegated responder certificate is not valid now.
  * - `ERR_OCSP_UNSUPPORTED_ALGORITHM`: the signature algorithm is not one we can check.
  * - `ERR_OCSP_BAD_SIGNATURE`: the signature does not verify.
+ * - `ERR_OCSP_OLDER_THAN_HELD`: the file passes every check, but its thisUpdate is earlier than
+ *   that of the staple a context holds and still staples for the same certificate (a replayed
+ *   response, a stale CDN object): a reload never steps back. Only a context's reload and watch
+ *   give it; {@link verifyOcspResponse} and `StaplingContext.verify` judge bytes alone.
  *
  * Fetching from a responder (family `fetch`; {@link fetchOcspResponse}, `ocsp-stapler fetch`, refresh):
  * - `ERR_FETCH_NO_URL`: no responder URL: the certificate has no AIA OCSP URL and none was given,
@@ -95,6 +99,7 @@ export type StaplingErrorCode =
   | 'ERR_OCSP_SIGNER_EXPIRED'
   | 'ERR_OCSP_UNSUPPORTED_ALGORITHM'
   | 'ERR_OCSP_BAD_SIGNATURE'
+  | 'ERR_OCSP_OLDER_THAN_HELD'
   | 'ERR_FETCH_NO_URL'
   | 'ERR_FETCH_NETWORK'
   | 'ERR_FETCH_TIMEOUT'
@@ -155,6 +160,7 @@ export const ERROR_FAMILIES: Readonly<Record<StaplingErrorCode, StaplingErrorFam
   ERR_OCSP_SIGNER_EXPIRED: 'response',
   ERR_OCSP_UNSUPPORTED_ALGORITHM: 'response',
   ERR_OCSP_BAD_SIGNATURE: 'response',
+  ERR_OCSP_OLDER_THAN_HELD: 'response',
   ERR_FETCH_NO_URL: 'fetch',
   ERR_FETCH_NETWORK: 'fetch',
   ERR_FETCH_TIMEOUT: 'fetch',

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:tls';
 import { after, before, describe, it, mock } from 'node:test';
 import { createStaplingContext, createStaplingRegistry, fetchOcspResponse, loadCertificateChain, StaplingContext, StaplingError, verifyOcspResponse, type StaplingErrorCode } from '../src/index.js';
+import { buildResponse, certId, pemDer } from './fixtures/craft.js';
 import { makePki, type Pki } from './fixtures/pki.js';
 
 let pki: Pki;
@@ -180,9 +181,10 @@ describe('reload swaps in good files', () => {
     const status = await ctx.reload({ ocspFile: other });
     assert.equal(status.ocspFile, other);
     assert.ok(ctx.stapleNow()!.equals(good2));
-    writeFileSync(other, good);
+    const newer = pki.respond();
+    writeFileSync(other, newer);
     await ctx.reload();
-    assert.ok(ctx.stapleNow()!.equals(good), 'later reloads read the new file');
+    assert.ok(ctx.stapleNow()!.equals(newer), 'later reloads read the new file');
     await ctx.close();
   });
 
@@ -193,6 +195,143 @@ describe('reload swaps in good files', () => {
     writeFileSync(file, good);
     await ctx.reload();
     assert.equal(ctx.status().lastRefusal, null);
+    await ctx.close();
+  });
+});
+
+describe('a reload never steps back to an older response', () => {
+  const HOUR = 3_600_000;
+  /** A response for pki.leaf with exactly this thisUpdate, valid six days, signed by the CA or its delegated responder. */
+  const at = (thisUpdate: number, signer: 'issuer' | 'delegated' = 'issuer') =>
+    buildResponse({
+      signer: signer === 'issuer' ? pki.ca : pki.responder,
+      certs: signer === 'issuer' ? undefined : [pemDer(readFileSync(pki.responder.cert, 'latin1'))],
+      singles: [{ certId: certId(pki.leaf, pki.ca), thisUpdate: new Date(thisUpdate), nextUpdate: new Date(thisUpdate + 6 * 24 * HOUR) }],
+    });
+  const wholeSecond = () => Math.floor(Date.now() / 1000) * 1000;
+
+  it('refuses a replayed older response (ERR_OCSP_OLDER_THAN_HELD) and keeps stapling the newer one', async () => {
+    const held = pki.respond();
+    const older = pki.respond({ at: '-2h' });
+    const { ctx, file } = await stapled(pki.file(held));
+    const refusals: StaplingError[] = [];
+    ctx.on('refused', (err) => refusals.push(err));
+    writeFileSync(file, older);
+    const err = await rejectsWith(ctx.reload(), 'ERR_OCSP_OLDER_THAN_HELD');
+    assert.equal(err.family, 'response');
+    assert.equal(err.file, file);
+    const heldThisUpdate = ctx.status().thisUpdate!.toISOString();
+    const olderThisUpdate = verifyOcspResponse(older, ctx.chain.leaf, ctx.chain.issuer, { now: Date.now(), clockSkewMs: 300_000, maxAgeWithoutNextUpdateMs: 86_400_000, maxResponseBytes: 65_536 }).single.thisUpdate.toISOString();
+    assert.match(err.expected!, new RegExp(`^thisUpdate at or after ${heldThisUpdate} \\(the staple held`));
+    assert.equal(err.found, `thisUpdate ${olderThisUpdate}`);
+    assert.deepEqual(refusals, [err]);
+    assert.ok(ctx.stapleNow()!.equals(held), 'the newer staple is still handed out');
+    assert.equal(ctx.status().lastRefusal?.code, 'ERR_OCSP_OLDER_THAN_HELD');
+    assert.deepEqual(ctx.counters().refusalsByCode, { ERR_OCSP_OLDER_THAN_HELD: 1 });
+    // reload({ ocspFile }) follows the same rule, and the context keeps its file.
+    const elsewhere = pki.file(older);
+    await rejectsWith(ctx.reload({ ocspFile: elsewhere }), 'ERR_OCSP_OLDER_THAN_HELD');
+    assert.equal(ctx.status().ocspFile, file);
+    assert.ok(ctx.stapleNow()!.equals(held));
+    // A newer response is taken as always.
+    writeFileSync(file, pki.respond());
+    await ctx.reload();
+    assert.equal(ctx.status().lastRefusal, null);
+    await ctx.close();
+  });
+
+  it('registry.reloadFromFile() refuses an older file for a certificate it staples, and keeps the staple', async () => {
+    const held = pki.respond();
+    const older = pki.file(pki.respond({ at: '-2h' }));
+    const registry = await createStaplingRegistry({ entries: [{ certFile: pki.leaf.chain, ocspFile: pki.file(held) }] });
+    const result = await registry.reloadFromFile(older);
+    assert.equal(result.ok, false);
+    assert.equal(result.error?.code, 'ERR_OCSP_OLDER_THAN_HELD');
+    assert.ok(result.context!.stapleNow()!.equals(held));
+    await registry.close();
+  });
+
+  it('takes a file with the same thisUpdate and other bytes (re-signed, or another signer)', async () => {
+    const thisUpdate = wholeSecond() - HOUR;
+    const { ctx, file } = await stapled(pki.file(at(thisUpdate, 'issuer')));
+    const resigned = at(thisUpdate, 'delegated');
+    writeFileSync(file, resigned);
+    const status = await ctx.reload();
+    assert.equal(status.signedBy, 'delegated');
+    assert.ok(ctx.stapleNow()!.equals(resigned));
+    await ctx.close();
+  });
+
+  it('takes an older file once the staple held no longer staples (better than nothing)', async () => {
+    let now = Date.now();
+    const thisUpdate = wholeSecond() - HOUR;
+    const held = buildResponse({ signer: pki.ca, singles: [{ certId: certId(pki.leaf, pki.ca), thisUpdate: new Date(thisUpdate), nextUpdate: new Date(thisUpdate + 2 * HOUR) }] });
+    const older = at(thisUpdate - HOUR);
+    const file = pki.file(held);
+    const ctx = await createStaplingContext({ certFile: pki.leaf.chain, ocspFile: file, now: () => now });
+    writeFileSync(file, older);
+    await rejectsWith(ctx.reload(), 'ERR_OCSP_OLDER_THAN_HELD');
+    now = ctx.status().validUntil!.getTime();
+    assert.equal(ctx.stapleNow(), null, 'the staple held has expired');
+    await ctx.reload();
+    assert.ok(ctx.stapleNow()!.equals(older), 'the older, still valid file is stapled');
+    await ctx.close();
+  });
+
+  it('reads a file refused only for being older again when the staple held expires', async (t) => {
+    let now = Date.now();
+    const thisUpdate = wholeSecond() - HOUR;
+    const held = buildResponse({ signer: pki.ca, singles: [{ certId: certId(pki.leaf, pki.ca), thisUpdate: new Date(thisUpdate), nextUpdate: new Date(thisUpdate + 2 * HOUR) }] });
+    const older = at(thisUpdate - HOUR);
+    const file = pki.file(held);
+    mock.timers.enable({ apis: ['setTimeout'] });
+    try {
+      const ctx = await createStaplingContext({ certFile: pki.leaf.chain, ocspFile: file, now: () => now });
+      t.after(() => ctx.close());
+      writeFileSync(file, older);
+      await rejectsWith(ctx.reload(), 'ERR_OCSP_OLDER_THAN_HELD');
+      const events: string[] = [];
+      ctx.on('expired', () => events.push('expired'));
+      // setInterval is not mocked: it only turns a missing event into a failure instead of a hang.
+      const reloaded = new Promise<void>((resolve, reject) => {
+        const guard = setInterval(() => {
+          clearInterval(guard);
+          reject(new Error('the file was not read again when the staple held expired'));
+        }, 20_000);
+        ctx.once('reload', () => {
+          clearInterval(guard);
+          resolve();
+        });
+      });
+      const validUntil = ctx.status().validUntil!.getTime();
+      const ms = validUntil - now;
+      now = validUntil;
+      mock.timers.tick(ms);
+      await reloaded;
+      assert.deepEqual(events, ['expired']);
+      assert.ok(ctx.stapleNow()!.equals(older));
+      assert.equal(ctx.status().lastRefusal, null);
+      await ctx.close();
+    } finally {
+      mock.timers.reset();
+    }
+  });
+
+  it("never compares a renewed certificate's file with the previous certificate's staple", async () => {
+    const dir = join(pki.dir, 'step-back-rotation');
+    mkdirSync(dir);
+    const certFile = join(dir, 'site.pem');
+    const ocspFile = join(dir, 'site.pem.ocsp');
+    copyFileSync(pki.leaf.chain, certFile);
+    writeFileSync(ocspFile, pki.respond());
+    const ctx = await createStaplingContext({ certFile, ocspFile });
+    const leaf2Older = pki.respond({ certs: [pki.leaf2], at: '-2h' });
+    copyFileSync(pki.leaf2.chain, certFile);
+    writeFileSync(ocspFile, leaf2Older);
+    const status = await ctx.reload({ certificate: true });
+    assert.equal(status.serial, pki.leaf2.serial);
+    assert.ok(ctx.stapleNow()!.equals(leaf2Older));
+    assert.equal(status.previous?.serial, pki.leaf.serial, 'the previous certificate keeps its own staple');
     await ctx.close();
   });
 });

@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { createStaplingContext, watchFile, type StaplingContext } from '../src/index.js';
 import { writeFileAtomic } from '../src/ocsp/file.js';
 import { handshake, type HandshakeResult } from './fixtures/client.js';
+import { buildResponse, certId, currentWindow, pemDer } from './fixtures/craft.js';
 import { makePki, type Pki } from './fixtures/pki.js';
 
 let pki: Pki;
@@ -422,7 +423,17 @@ describe('certificate rotation', () => {
 
 describe('zero dropped handshakes', () => {
   it('8 clients doing full handshakes while the file is swapped and reloaded 60 times, a third of them bad', async (t) => {
-    const goodFiles = [good, good2, pki.respond({ keyId: true }), pki.respond({ hash: 'sha256' })];
+    // Four good variants with one thisUpdate (a reload never steps back to an older one): issuer
+    // by name, delegated, issuer by key hash, SHA-256 CertID.
+    const { thisUpdate, nextUpdate } = currentWindow();
+    const variant = (signer: 'ca' | 'responder', responderId: 'name' | 'key', hash: 'sha1' | 'sha256') =>
+      buildResponse({
+        signer: pki[signer],
+        responderId,
+        certs: signer === 'responder' ? [pemDer(readFileSync(pki.responder.cert, 'latin1'))] : undefined,
+        singles: [{ certId: certId(pki.leaf, pki.ca, hash), thisUpdate, nextUpdate }],
+      });
+    const goodFiles = [variant('ca', 'name', 'sha1'), variant('responder', 'name', 'sha1'), variant('ca', 'key', 'sha1'), variant('ca', 'name', 'sha256')];
     const badFiles = [
       pki.respond({ status: 'revoked' }),
       pki.respond({ signer: pki.otherCa }),
@@ -433,7 +444,7 @@ describe('zero dropped handshakes', () => {
     ];
     const dir = freshDir();
     const ocspFile = join(dir, 'leaf.ocsp');
-    writeFileSync(ocspFile, good);
+    writeFileSync(ocspFile, goodFiles[0]!);
     const server = createServer({ cert: readFileSync(pki.leaf.chain), key: readFileSync(pki.leaf.key) }, (s) => s.end());
     const ctx = (await createStaplingContext({ certFile: pki.leaf.chain, ocspFile })).attach(server);
     const port = await listen(server);
