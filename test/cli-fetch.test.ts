@@ -198,6 +198,50 @@ describe('ocsp-stapler fetch --then, after it failed', () => {
   });
 });
 
+describe('ocsp-stapler fetch --then, after it failed, when FILE is kept', () => {
+  it('retries a pending --then when FILE holds a newer response than the one fetched (kept), with the same reports', async () => {
+    const newer = pki.respond();
+    const older = pki.respond({ at: '-2h' }); // a replayed or CDN-cached response
+    let served = newer;
+    const server = http.createServer((_req, res) => res.writeHead(200, { 'Content-Type': 'application/ocsp-response' }).end(served));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/`;
+    try {
+      const file = out();
+      const pending = join(pki.dir, `.staple-${n}.der.then-pending`);
+      const marker = join(pki.dir, `then-${n}.txt`);
+      const fetch = (then: string) => cli(['fetch', '--cert', pki.leaf.chain, '--url', url, '--out', file, '--then', then, '--json']);
+      const failed = await fetch('exit 1');
+      assert.equal(failed.code, 6, failed.stderr);
+      assert.equal(json(failed).result, 'written');
+      assert.ok(existsSync(pending), 'a failed --then is remembered beside FILE');
+
+      served = older;
+      const failedAgain = await fetch('exit 3');
+      assert.equal(failedAgain.code, 6, failedAgain.stderr);
+      assert.deepEqual([json(failedAgain).result, json(failedAgain).thenExitCode, json(failedAgain).thenPending], ['kept', 3, true]);
+      assert.ok(existsSync(pending), 'still pending after a second failure');
+      assert.deepEqual(readFileSync(file), newer, 'FILE keeps the newer response');
+
+      const retried = await fetch(`echo run >> ${marker}`);
+      assert.equal(retried.code, 0, retried.stderr);
+      assert.equal(json(retried).result, 'kept');
+      assert.equal(json(retried).thenRetried, true, JSON.stringify(json(retried)));
+      assert.equal(readFileSync(marker, 'utf8'), 'run\n', 'the failed --then was retried although FILE was kept');
+      assert.equal(existsSync(pending), false, 'a --then that succeeded is no longer pending');
+
+      const human = await cli(['fetch', '--cert', pki.leaf.chain, '--url', url, '--out', file, '--then', `echo run >> ${marker}`]);
+      assert.equal(human.code, 0, human.stderr);
+      assert.match(human.stdout, /^kept .*--then not run$/m);
+      assert.equal(readFileSync(marker, 'utf8'), 'run\n', '--then does not run again once it succeeded');
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+});
+
 describe('ocsp-stapler fetch, when the responder fails', () => {
   it('exits 3 when the responder is unreachable, FILE untouched', async () => {
     const before = existing();

@@ -28,7 +28,7 @@ export const EXIT = {
   REFUSED: 4,
   /** check / inspect: FILE would not be stapled / cannot be parsed. */
   CHECK_FAILED: 5,
-  /** fetch: FILE was written (or unchanged after an earlier failed --then), but the --then command failed; the next run retries it. */
+  /** fetch: FILE was written (or unchanged or kept, after an earlier failed --then), but the --then command failed; the next run retries it. */
   THEN_FAILED: 6,
 } as const;
 
@@ -47,11 +47,12 @@ const FETCH_HELP = `Usage: ocsp-stapler fetch --cert CHAIN.pem --out FILE [--iss
   Asks the OCSP responder (from the certificate's AIA extension unless --url) for a
   response, checks it exactly as the library does before stapling, and only then writes
   it to FILE atomically. A refused response (REVOKED, unknown, expired, forged...) never
-  touches FILE, nor does an older response than a usable one FILE holds ("kept", exit 0,
-  no --then). FILE keeps its mode, owner and group; a new FILE gets --mode (default 644).
+  touches FILE, nor does an older response than a usable one FILE holds ("kept", exit 0;
+  --then only to retry an earlier failure). FILE keeps its mode, owner and group; a new
+  FILE gets --mode (default 644).
   --then runs COMMAND with sh -c (FILE in $OCSP_STAPLER_FILE) only when FILE's bytes
   changed, e.g. --then 'systemctl reload my-server', or when an earlier run's --then
-  failed (.FILE.then-pending beside FILE): the next run retries it.`;
+  failed (.FILE.then-pending beside FILE): the next run retries it, FILE kept or not.`;
 
 const CHECK_HELP = `Usage: ocsp-stapler check --cert CHAIN.pem [--issuer ISSUER.pem] [--json] FILE
   The library's verdict on FILE: exit 0 only if it would be stapled now; says why not,
@@ -84,7 +85,7 @@ const EXIT_HELP = `Exit codes:
      non-successful responseStatus (FILE untouched): retry later
   4  fetch: response refused, e.g. REVOKED (FILE untouched)
   5  check/inspect: FILE would not be stapled / cannot be parsed
-  6  fetch: FILE written (or unchanged), but the --then command failed: the next run retries it`;
+  6  fetch: FILE written (or unchanged, or kept), but the --then command failed: the next run retries it`;
 
 const HELP = `Usage: ocsp-stapler <command> [options]
 
@@ -291,12 +292,12 @@ async function fetchCommand(values: Values, positionals: string[], output: Outpu
       validUntil: new Date(held.validUntil).toISOString(),
       changed: false,
     };
-    report(
-      output,
-      json,
-      { result: 'kept', exitCode: EXIT.OK, ...kept },
-      `kept ${out}: it holds a response as new or newer (thisUpdate ${kept.thisUpdate}) than the one ${url} sent (thisUpdate ${kept.fetchedThisUpdate}); nothing written, --then not run`,
-    );
+    const human = `kept ${out}: it holds a response as new or newer (thisUpdate ${kept.thisUpdate}) than the one ${url} sent (thisUpdate ${kept.fetchedThisUpdate}); nothing written`;
+    // FILE is what an earlier run wrote: if that run's --then failed, the server may never have
+    // loaded it, so a pending --then is retried here exactly as on the unchanged path.
+    const retry = values.then ? await retryPendingThen(values.then, out) : null;
+    if (retry) return reportRetry(output, json, retry, 'kept', kept, human);
+    report(output, json, { result: 'kept', exitCode: EXIT.OK, ...kept }, `${human}, --then not run`);
     return EXIT.OK;
   }
   const changed = previous === null || !previous.equals(bytes);
@@ -319,25 +320,51 @@ async function fetchCommand(values: Values, positionals: string[], output: Outpu
   if (values.then) {
     // A failed --then leaves .FILE.then-pending beside FILE, so that the next run retries it even
     // when the responder sends the same bytes again (the server may never have loaded them).
-    const pendingFile = thenPendingFile(out);
-    const pending = !changed && (await lstat(pendingFile).then(() => true, () => false));
-    if (changed || pending) {
-      // 'wx': never follows a symlink planted under that name; an existing marker is kept.
-      await writeFile(pendingFile, `${values.then}\n`, { mode: 0o600, flag: 'wx' }).catch((err: NodeJS.ErrnoException) => (err.code === 'EEXIST' ? undefined : Promise.reject(err)));
-      const code = await runThen(values.then, out);
-      if (code !== 0) {
-        const then = { then: values.then, thenExitCode: code, thenPending: true };
-        report(output, json, { result: changed ? 'written' : 'unchanged', exitCode: EXIT.THEN_FAILED, ...facts, ...then }, `${human}\nocsp-stapler: --then command failed with exit code ${code}: ${values.then} (retried by the next run)`);
-        return EXIT.THEN_FAILED;
-      }
-      await unlink(pendingFile).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : Promise.reject(err)));
-      if (pending) {
-        report(output, json, { result: 'unchanged', exitCode: EXIT.OK, ...facts, then: values.then, thenRetried: true }, `${human}; --then retried after an earlier failure: ${values.then}`);
-        return EXIT.OK;
-      }
-    }
+    const outcome = changed ? await runThenRemembered(values.then, out) : await retryPendingThen(values.then, out);
+    if (outcome) return reportRetry(output, json, outcome, changed ? 'written' : 'unchanged', facts, human);
   }
   report(output, json, { result: changed ? 'written' : 'unchanged', exitCode: EXIT.OK, ...facts }, human);
+  return EXIT.OK;
+}
+
+/** How a --then run went: its command, exit code, and whether it retried an earlier failure. */
+interface ThenOutcome {
+  readonly command: string;
+  readonly code: number;
+  readonly retried: boolean;
+}
+
+/**
+ * Runs --then, remembered in .FILE.then-pending until it succeeds, so that a later run retries
+ * a failure even when it has nothing new to write.
+ */
+async function runThenRemembered(command: string, out: string, retried = false): Promise<ThenOutcome> {
+  const pendingFile = thenPendingFile(out);
+  // 'wx': never follows a symlink planted under that name; an existing marker is kept.
+  await writeFile(pendingFile, `${command}\n`, { mode: 0o600, flag: 'wx' }).catch((err: NodeJS.ErrnoException) => (err.code === 'EEXIST' ? undefined : Promise.reject(err)));
+  const code = await runThen(command, out);
+  if (code === 0) await unlink(pendingFile).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : Promise.reject(err)));
+  return { command, code, retried };
+}
+
+/** When FILE is not written (unchanged, kept): runs --then only if an earlier run's --then failed; else null. */
+async function retryPendingThen(command: string, out: string): Promise<ThenOutcome | null> {
+  const pending = await lstat(thenPendingFile(out)).then(() => true, () => false);
+  return pending ? runThenRemembered(command, out, true) : null;
+}
+
+/** Reports a run of --then: exit 6 if it failed (still pending), else exit 0 with `thenRetried` for a retry. */
+function reportRetry(output: Output, json: boolean, then: ThenOutcome, result: 'written' | 'unchanged' | 'kept', facts: Record<string, unknown>, human: string): number {
+  if (then.code !== 0) {
+    const failed = { then: then.command, thenExitCode: then.code, thenPending: true };
+    report(output, json, { result, exitCode: EXIT.THEN_FAILED, ...facts, ...failed }, `${human}\nocsp-stapler: --then command failed with exit code ${then.code}: ${then.command} (retried by the next run)`);
+    return EXIT.THEN_FAILED;
+  }
+  if (!then.retried) {
+    report(output, json, { result, exitCode: EXIT.OK, ...facts }, human);
+    return EXIT.OK;
+  }
+  report(output, json, { result, exitCode: EXIT.OK, ...facts, then: then.command, thenRetried: true }, `${human}; --then retried after an earlier failure: ${then.command}`);
   return EXIT.OK;
 }
 
