@@ -113,53 +113,9 @@ function readDer(der: Buffer, keepX509: boolean, deferOpenSsl: boolean): Certifi
     else if (id === OID_TLS_FEATURE) mustStaple = sequenceOf(value).some((node) => node.tag === TAG.INTEGER && smallIntFrom(value, node) === STATUS_REQUEST);
   }
 
-  // Made at once, so that a certificate OpenSSL refuses fails here; without keepX509 the first
-  // use takes it (loadCertificateChain's issuer check) and later uses make their own. With
-  // deferOpenSsl nothing is made here (a lazy registry's start, see checkChain): the first use
-  // of x509, subjectLine or serialHex makes it.
-  let x509: X509Certificate | undefined = deferOpenSsl ? undefined : new X509Certificate(der);
-  const take = (): X509Certificate => {
-    const made = x509 ?? new X509Certificate(der);
-    x509 = keepX509 ? made : undefined;
-    return made;
-  };
-  let subjectLine: string | undefined;
-  let serialHex: string | undefined;
-  const printed = (): void => {
-    if (subjectLine !== undefined) return;
-    let from: X509Certificate;
-    try {
-      // Made and left for the next use of x509 to take (checkChain's signature check): one
-      // OpenSSL parse serves both.
-      from = x509 ??= new X509Certificate(der);
-    } catch {
-      // Only for a deferred certificate that OpenSSL refuses (checkChain reports it): status()
-      // and logs still print something, and never throw.
-      subjectLine = '';
-      serialHex = Buffer.from(serialBytes).toString('hex').toUpperCase();
-      return;
-    }
-    // nameLine: Node gives undefined for an empty subject Name (valid with a critical SAN), and
-    // leaves C1 controls of a name unescaped.
-    subjectLine = nameLine(from.subject);
-    serialHex = from.serialNumber.toUpperCase();
-  };
-  const serialBytes = view(contentOf(der, expectTag(serial, TAG.INTEGER, 'serialNumber')));
-  if (!deferOpenSsl) printed();
-  return {
+  const facts: CertificateFacts = {
     der,
-    get subjectLine(): string {
-      printed();
-      return subjectLine!;
-    },
-    get serialHex(): string {
-      printed();
-      return serialHex!;
-    },
-    get x509(): X509Certificate {
-      return take();
-    },
-    serialNumber: serialBytes,
+    serialNumber: view(contentOf(der, expectTag(serial, TAG.INTEGER, 'serialNumber'))),
     issuerName: view(encodingOf(der, expectTag(issuer, TAG.SEQUENCE, 'issuer'))),
     subjectName: view(encodingOf(der, expectTag(subject, TAG.SEQUENCE, 'subject'))),
     publicKeyBits: view(keyBits.subarray(1)),
@@ -170,6 +126,89 @@ function readDer(der: Buffer, keepX509: boolean, deferOpenSsl: boolean): Certifi
     ocspUrls,
     mustStaple,
   };
+  return new Certificate(facts, keepX509, deferOpenSsl);
+}
+
+/** What our DER reader finds in a certificate; the rest of {@link CertificateInfo} is OpenSSL's. */
+type CertificateFacts = Omit<CertificateInfo, 'x509' | 'subjectLine' | 'serialHex'>;
+
+// A class, not an object literal with getters: a registry holds thousands, and literal getters
+// are closures made anew for each object.
+class Certificate implements CertificateInfo {
+  readonly der: Buffer;
+  readonly serialNumber: Buffer;
+  readonly issuerName: Buffer;
+  readonly subjectName: Buffer;
+  readonly publicKeyBits: Buffer;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly extendedKeyUsage: readonly string[];
+  readonly criticalExtensions: readonly string[];
+  readonly ocspUrls: readonly string[];
+  readonly mustStaple: boolean;
+  #x509: X509Certificate | undefined;
+  readonly #keepX509: boolean;
+  #subjectLine: string | undefined;
+  #serialHex: string | undefined;
+
+  constructor(facts: CertificateFacts, keepX509: boolean, deferOpenSsl: boolean) {
+    this.der = facts.der;
+    this.serialNumber = facts.serialNumber;
+    this.issuerName = facts.issuerName;
+    this.subjectName = facts.subjectName;
+    this.publicKeyBits = facts.publicKeyBits;
+    this.notBefore = facts.notBefore;
+    this.notAfter = facts.notAfter;
+    this.extendedKeyUsage = facts.extendedKeyUsage;
+    this.criticalExtensions = facts.criticalExtensions;
+    this.ocspUrls = facts.ocspUrls;
+    this.mustStaple = facts.mustStaple;
+    this.#keepX509 = keepX509;
+    // Made at once, so that a certificate OpenSSL refuses fails here; without keepX509 the first
+    // use takes it (the issuer check of checkChain) and later uses make their own. With
+    // deferOpenSsl nothing is made here (a lazy registry's start, see UncheckedChain): the first
+    // use of x509, subjectLine or serialHex makes it.
+    if (!deferOpenSsl) {
+      this.#x509 = new X509Certificate(this.der);
+      this.#print();
+    }
+  }
+
+  get x509(): X509Certificate {
+    const made = this.#x509 ?? new X509Certificate(this.der);
+    this.#x509 = this.#keepX509 ? made : undefined;
+    return made;
+  }
+
+  get subjectLine(): string {
+    this.#print();
+    return this.#subjectLine!;
+  }
+
+  get serialHex(): string {
+    this.#print();
+    return this.#serialHex!;
+  }
+
+  #print(): void {
+    if (this.#subjectLine !== undefined) return;
+    let from: X509Certificate;
+    try {
+      // Made and left for the next use of x509 to take (checkChain's signature check): one
+      // OpenSSL parse serves both.
+      from = this.#x509 ??= new X509Certificate(this.der);
+    } catch {
+      // Only for a deferred certificate that OpenSSL refuses (checkChain reports it): status()
+      // and logs still print something, and never throw.
+      this.#subjectLine = '';
+      this.#serialHex = this.serialNumber.toString('hex').toUpperCase();
+      return;
+    }
+    // nameLine: Node gives undefined for an empty subject Name (valid with a critical SAN), and
+    // leaves C1 controls of a name unescaped.
+    this.#subjectLine = nameLine(from.subject);
+    this.#serialHex = from.serialNumber.toUpperCase();
+  }
 }
 
 /** A Buffer over the same memory. */
