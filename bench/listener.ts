@@ -18,6 +18,8 @@ export interface RegistryRun {
   count: number;
   stapling: number;
   resolvedMs: number;
+  /** CPU time of the whole process (all its threads: libuv's pool, the GC's) until it resolved. */
+  resolvedCpuMs: number;
   readyMs: number;
   before: { rss: number; heapUsed: number; external: number };
   after: { rss: number; heapUsed: number; external: number };

@@ -21,8 +21,11 @@ function memory() {
 // includes the modules, not the certificates.
 const before = memory();
 const t0 = performance.now();
+const cpu0 = process.cpuUsage();
 const registry = await createStaplingRegistry({ dir: args.dir, load: args.load });
 const resolvedMs = performance.now() - t0;
+const cpu = process.cpuUsage(cpu0);
+const resolvedCpuMs = (cpu.user + cpu.system) / 1000;
 await registry.ready;
 const readyMs = performance.now() - t0;
 const after = memory();
@@ -40,5 +43,5 @@ if (args.lookup) {
     cold: timeListener(listener, ders, args.lookup.rounds, args.lookup.calls, false),
   };
 }
-process.send!({ count: registry.size, stapling, resolvedMs, readyMs, before, after, lookup }, () => process.disconnect());
+process.send!({ count: registry.size, stapling, resolvedMs, resolvedCpuMs, readyMs, before, after, lookup }, () => process.disconnect());
 await registry.close();
