@@ -26,6 +26,8 @@ import { printable } from './printable.js';
  *   by an exact copy of the issuer (delegated).
  * - `ERR_OCSP_CRITICAL_EXTENSION`: responseExtensions or singleExtensions has an extension
  *   marked critical (Firefox refuses them).
+ * - `ERR_OCSP_EXTENSION_INVALID`: an extension Firefox processes has a value it refuses: the
+ *   SingleResponses for the certificate carry the SCT list extension twice, or empty.
  * - `ERR_OCSP_REVOKED`: the certificate is revoked.
  * - `ERR_OCSP_UNKNOWN`: the responder does not know the certificate.
  * - `ERR_OCSP_NOT_YET_VALID`: thisUpdate is in the future beyond the allowed clock skew.
@@ -88,6 +90,7 @@ export type StaplingErrorCode =
   | 'ERR_OCSP_MIXED_ISSUERS'
   | 'ERR_OCSP_CARRIED_CERTS'
   | 'ERR_OCSP_CRITICAL_EXTENSION'
+  | 'ERR_OCSP_EXTENSION_INVALID'
   | 'ERR_OCSP_REVOKED'
   | 'ERR_OCSP_UNKNOWN'
   | 'ERR_OCSP_NOT_YET_VALID'
@@ -149,6 +152,7 @@ export const ERROR_FAMILIES: Readonly<Record<StaplingErrorCode, StaplingErrorFam
   ERR_OCSP_MIXED_ISSUERS: 'response',
   ERR_OCSP_CARRIED_CERTS: 'response',
   ERR_OCSP_CRITICAL_EXTENSION: 'response',
+  ERR_OCSP_EXTENSION_INVALID: 'response',
   ERR_OCSP_REVOKED: 'response',
   ERR_OCSP_UNKNOWN: 'response',
   ERR_OCSP_NOT_YET_VALID: 'response',

@@ -122,7 +122,8 @@ export const CASES: BrowserCase[] = [
     browser: 'firefox',
     make: (pki) => {
       const now = Math.floor(Date.now() / 1000) * 1000;
-      return buildResponse({ signer: pki.ca, singles: [ours(pki), { ...ours(pki), thisUpdate: new Date(now - 3 * 86_400_000), nextUpdate: new Date(now - 86_400_000) }] });
+      // nextUpdate two days ago, not one: Firefox accepts a response up to a day past its end.
+      return buildResponse({ signer: pki.ca, singles: [ours(pki), { ...ours(pki), thisUpdate: new Date(now - 4 * 86_400_000), nextUpdate: new Date(now - 2 * 86_400_000) }] });
     },
     library: 'ERR_OCSP_EXPIRED',
     bare: 'SEC_ERROR_OCSP_OLD_RESPONSE',

@@ -60,6 +60,8 @@ const CARRIED =
 const NONCE = '1.3.6.1.5.5.7.48.1.2';
 const PRIVATE = '1.3.6.1.4.1.55555.9';
 const nonce = extension(NONCE, octets(Buffer.alloc(16, 7)));
+const SCT_LIST = '1.3.6.1.4.1.11129.2.4.5';
+const sct = (list: Buffer) => extension(SCT_LIST, octets(list));
 const expired = (s: SingleSpec): SingleSpec => ({ ...s, thisUpdate: new Date(Date.now() - 9 * DAY), nextUpdate: new Date(Date.now() - 8 * DAY) });
 
 const SHA256_CERTID =
@@ -213,6 +215,49 @@ export const CASES: MatrixCase[] = [
   },
   // Family 2: extensions.
   { name: 'a nonce in responseExtensions', make: ({ pki, ours }) => buildResponse({ signer: pki.ca, singles: [ours], responseExtensions: seq(nonce) }), library: 'ok' },
+  {
+    // Firefox ignores every non-critical extension it does not process, twice or not; so do the others.
+    name: 'the same nonce twice in responseExtensions',
+    make: ({ pki, ours }) => buildResponse({ signer: pki.ca, singles: [ours], responseExtensions: seq(nonce, nonce) }),
+    library: 'ok',
+  },
+  {
+    name: 'a private extension twice in singleExtensions',
+    make: ({ pki, ours }) => buildResponse({ signer: pki.ca, singles: [{ ...ours, extensions: seq(extension(PRIVATE, tlv(0x05)), extension(PRIVATE, tlv(0x05))) }] }),
+    library: 'ok',
+  },
+  // The SCT list (RFC 6962 section 3.3) is the one singleExtension Firefox processes: once, not empty.
+  { name: 'an SCT list in singleExtensions', make: ({ pki, ours }) => buildResponse({ signer: pki.ca, singles: [{ ...ours, extensions: seq(sct(Buffer.from([0, 0]))) }] }), library: 'ok' },
+  {
+    name: 'an SCT list twice in singleExtensions',
+    make: ({ pki, ours }) => buildResponse({ signer: pki.ca, singles: [{ ...ours, extensions: seq(sct(Buffer.from([0, 0])), sct(Buffer.from([0, 0]))) }] }),
+    library: 'ERR_OCSP_EXTENSION_INVALID',
+    firefox: 'SEC_ERROR_EXTENSION_VALUE_INVALID',
+  },
+  {
+    name: 'an SCT list extension whose extnValue is empty',
+    make: ({ pki, ours }) => buildResponse({ signer: pki.ca, singles: [{ ...ours, extensions: seq(extension(SCT_LIST, Buffer.alloc(0))) }] }),
+    library: 'ERR_OCSP_EXTENSION_INVALID',
+    firefox: 'SEC_ERROR_EXTENSION_VALUE_INVALID',
+  },
+  {
+    // Firefox decodes the list itself later, for Certificate Transparency, and ignores one it cannot read.
+    name: 'an SCT list extension holding an empty OCTET STRING',
+    make: ({ pki, ours }) => buildResponse({ signer: pki.ca, singles: [{ ...ours, extensions: seq(sct(Buffer.alloc(0))) }] }),
+    library: 'ok',
+  },
+  {
+    name: 'ours twice in SHA-1, each with an SCT list',
+    make: ({ pki, ours }) => buildResponse({ signer: pki.ca, singles: [{ ...ours, extensions: seq(sct(Buffer.from([0, 0]))) }, { ...ours, extensions: seq(sct(Buffer.from([0, 0]))) }] }),
+    library: 'ERR_OCSP_EXTENSION_INVALID',
+    firefox: 'SEC_ERROR_EXTENSION_VALUE_INVALID',
+  },
+  {
+    name: 'an SCT list twice in the SingleResponse of another certificate',
+    make: ({ pki, ours, window }) =>
+      buildResponse({ signer: pki.ca, singles: [ours, { certId: certId(pki.leaf2, pki.ca), ...window, extensions: seq(sct(Buffer.from([0, 0])), sct(Buffer.from([0, 0]))) }] }),
+    library: 'ok',
+  },
   {
     name: 'an empty responseExtensions list, and an explicit critical FALSE (both seen in the field; mozilla::pkix takes them)',
     make: ({ pki, ours }) => buildResponse({ signer: pki.ca, singles: [{ ...ours, extensions: seq(extension(PRIVATE, tlv(0x05), false)) }], responseExtensions: seq() }),

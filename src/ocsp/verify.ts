@@ -87,6 +87,7 @@ export function verifyOcspResponse(
     if (signer.responder) checkResponderIdClash(response, signer.responder, [leaf, issuer]);
     checkCarriedList(carried, issuer, signer);
     checkCriticalExtensions(response);
+    checkSctExtensions(ours);
     // curl looks its staple up by the SHA-1 CertID, Firefox checks every SingleResponse that names
     // the certificate: each one for us must be good and current, wherever it is.
     ours.forEach((single, i) => checkCertStatus(single, ordinal(i, ours.length)));
@@ -325,6 +326,26 @@ function checkCriticalExtensions(response: OcspResponse): void {
     throw new StaplingError('ERR_OCSP_CRITICAL_EXTENSION', 'the response has a critical extension', {
       expected: 'no extension marked critical (Firefox fails the connection on critical OCSP extensions)',
       found: `critical ${critical.join(', ')}`,
+    });
+  }
+}
+
+/** id-ce-signedCertificateTimestampList as an OCSP singleExtension (RFC 6962 section 3.3). */
+const SCT_LIST = '1.3.6.1.4.1.11129.2.4.5';
+
+/**
+ * Firefox (mozilla::pkix, pkixocsp.cpp RememberSingleExtension) reads the SCT list extension of
+ * every SingleResponse that names the certificate, into one slot for the whole response: an
+ * empty value, or a second one (in the same SingleResponse or another of ours), fails the
+ * connection with SEC_ERROR_EXTENSION_VALUE_INVALID (measured in Firefox ESR). The other judges
+ * ignore the extension, and so does Firefox in SingleResponses about other certificates.
+ */
+function checkSctExtensions(ours: readonly SingleResponse[]): void {
+  const lists = ours.flatMap((single, i) => single.singleExtensions.filter((e) => e.id === SCT_LIST).map((e) => ({ at: ordinal(i, ours.length), empty: e.value.length === 0 })));
+  if (lists.length > 1 || lists.some((l) => l.empty)) {
+    throw new StaplingError('ERR_OCSP_EXTENSION_INVALID', 'the SCT list extension of the SingleResponses for this certificate is given twice or empty', {
+      expected: 'at most one SCT list extension (1.3.6.1.4.1.11129.2.4.5) among the SingleResponses for this certificate, not empty (Firefox fails the connection otherwise)',
+      found: lists.map((l) => `${l.empty ? 'an empty SCT list' : 'an SCT list'}${l.at}`).join(', '),
     });
   }
 }
