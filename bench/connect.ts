@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- connect`: what one loopback TCP client connection costs a Node process, next
- * to the same loop in Python (plain blocking sockets) and in C-speed HAProxy's terms: the part of
- * a proxy's relay cost that comes from opening, half-closing and closing the backend socket.
+ * to the same loop in Python (plain blocking sockets): the part of a Node proxy's relay cost that
+ * comes from opening, half-closing and closing the backend socket.
  *
  * A listener (Node, in a child process; not counted) answers each connection by ending it when
  * the client's FIN arrives. The client opens a connection, half-closes at once, waits for the end

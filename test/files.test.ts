@@ -46,6 +46,19 @@ for (const [name, readCappedFile] of readers) describe(name, () => {
     await assert.rejects(readCappedFile(file, limits), { code: 'ERR_OCSP_TOO_LARGE', found: `${16 * 2 ** 30} bytes` });
   });
 
+  it('reads on past fstat\'s size, and stops one byte past the cap, when a file grows while being read', async () => {
+    // A regular file that holds more than fstat says: /proc/self/status has st_size 0 and some
+    // 1,500 bytes, the deterministic image of a file another process appends to mid-read.
+    const whole = readFileSync('/proc/self/status');
+    assert.ok(whole.length > 100);
+    const read = await readCappedFile('/proc/self/status', { ...limits, maxBytes: 64 * 1024 });
+    assert.match(read.toString(), /^Name:/);
+    await assert.rejects(readCappedFile('/proc/self/status', { ...limits, maxBytes: 100 }), {
+      code: 'ERR_OCSP_TOO_LARGE',
+      found: 'more than 100 bytes (it grew while being read)',
+    });
+  });
+
   it('refuses directories, FIFOs and devices at once (a FIFO would block, /dev/zero never ends)', { timeout: 20_000 }, async () => {
     const directory = path();
     mkdirSync(directory);
