@@ -31,7 +31,7 @@ export interface StaplingRegistryOptions extends Omit<StaplingContextOptions, 'c
   entries?: readonly RegistryEntry[];
   /**
    * `eager` (default): every certificate is checked and every OCSP file read and checked before
-   * the registry resolves; an unusable certificate rejects it.
+   * the registry resolves; an unusable certificate of `entries` rejects it (of `dir`: see `strict`).
    * `lazy`: the registry resolves once the certificate files are read and their DER indexed (a
    * handshake must find its certificate), which is a small part of the work: nearly all of it is
    * each leaf's OpenSSL parse and its issuer's signature check (bench/RESULTS.md, registry). Those
@@ -50,9 +50,11 @@ export interface StaplingRegistryOptions extends Omit<StaplingContextOptions, 'c
    * CA bundle beside the site certificates, as in many /etc/ssl layouts; a file that cannot be
    * read; a leaf without its issuer). Default false: it is skipped, and listed with its error by
    * {@link StaplingRegistry.skipped}, so that one stray file does not stop the other sites from
-   * stapling. True: the registry rejects, as for an entry of `entries` (which always does). With
-   * `load: 'lazy'`, a certificate that fails only the checks run in the background is never
-   * skipped: it is held, staples nothing, and is reported as a refused file (see `load`).
+   * stapling. True: the registry rejects, as for an entry of `entries`. With `load: 'lazy'`, the
+   * checks run in the background (a leaf OpenSSL refuses, an issuer that did not sign the leaf)
+   * neither skip nor reject, whatever `strict` and whether the certificate came from `dir` or
+   * `entries`: it is held, staples nothing, and is reported as a refused file (see `load`). Only
+   * what the start itself reads (the file, its PEM and DER) rejects or skips in lazy mode.
    */
   strict?: boolean;
 }
@@ -418,6 +420,10 @@ export async function reloadForResult(context: StaplingContext, options: ReloadO
  * Rejects when a certificate of `entries` is unusable (like {@link createStaplingContext}); a
  * `.pem` of `dir` that is not a usable certificate chain is skipped and listed by
  * {@link StaplingRegistry.skipped}, unless `strict` (see {@link StaplingRegistryOptions.strict}).
+ * With `load: 'lazy'`, only a certificate file that cannot be read or whose PEM and DER do not
+ * read does either: a leaf OpenSSL refuses or that its issuer did not sign is held and refused in
+ * the background (`ERR_CERT_PARSE`, `ERR_ISSUER_NOT_FOUND` in `status().lastRefusal`), even with
+ * `strict: true` (see {@link StaplingRegistryOptions.load}).
  *
  * @example
  * ```ts

@@ -71,4 +71,25 @@ describe('lazy registry', () => {
       await registry.close();
     }
   });
+  it('a leaf with a same-named wrong CA: eager rejects (ERR_ISSUER_NOT_FOUND), strict or not; lazy resolves, strict or not, and refuses it in the background', async () => {
+    const { good, forged } = entries();
+    for (const strict of [false, true]) {
+      await assert.rejects(createStaplingRegistry({ entries: [good, forged], strict }), { code: 'ERR_ISSUER_NOT_FOUND', file: forged.certFile });
+      const registry = await createStaplingRegistry({ entries: [good, forged], load: 'lazy', strict });
+      try {
+        await registry.ready;
+        assert.equal(registry.size, 2);
+        assert.deepEqual(registry.skipped(), []);
+        assert.deepEqual(
+          registry.status().map((s) => [s.stapling, s.lastRefusal?.code ?? null]),
+          [
+            [true, null],
+            [false, 'ERR_ISSUER_NOT_FOUND'],
+          ],
+        );
+      } finally {
+        await registry.close();
+      }
+    }
+  });
 });

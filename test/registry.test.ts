@@ -148,7 +148,7 @@ describe('registry', () => {
     }
   });
 
-  it('strict: true rejects when a .pem of the directory is unusable; an unusable entry of `entries` always rejects', async () => {
+  it('strict: true rejects when a .pem of the directory is unreadable as PEM and DER; so does such an entry of `entries`, in both modes', async () => {
     const dir = siteDir([['a', pki.leaf, pki.respond()]]);
     writeFileSync(join(dir, 'broken.pem'), 'not a certificate');
     for (const load of ['eager', 'lazy'] as const) {
