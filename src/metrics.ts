@@ -49,6 +49,7 @@ export const METRIC_NAMES = [
   'ocsp_stapler_reloads_total',
   'ocsp_stapler_refusals_total',
   'ocsp_stapler_unknown_certificate_total',
+  'ocsp_stapler_certificate_file_skipped',
 ] as const;
 
 /** A name of {@link METRIC_NAMES}. */
@@ -66,6 +67,7 @@ const AGGREGATOR: Record<MetricName, 'sum' | 'min' | 'max'> = {
   ocsp_stapler_reloads_total: 'sum',
   ocsp_stapler_refusals_total: 'sum',
   ocsp_stapler_unknown_certificate_total: 'sum',
+  ocsp_stapler_certificate_file_skipped: 'max',
 };
 
 const HELP: Record<MetricName, [type: 'gauge' | 'counter', help: string]> = {
@@ -79,6 +81,7 @@ const HELP: Record<MetricName, [type: 'gauge' | 'counter', help: string]> = {
   ocsp_stapler_reloads_total: ['counter', 'Reloads that swapped in a new staple.'],
   ocsp_stapler_refusals_total: ['counter', 'OCSP and certificate files refused, by error code.'],
   ocsp_stapler_unknown_certificate_total: ['counter', 'Status requests for a certificate no attached context holds, by server.'],
+  ocsp_stapler_certificate_file_skipped: ['gauge', 'A .pem of a registry directory left out as not a usable certificate chain, by error code (always 1; gone once it joins).'],
 };
 
 /**
@@ -86,16 +89,21 @@ const HELP: Record<MetricName, [type: 'gauge' | 'counter', help: string]> = {
  * {@link renderPrometheus} prints and {@link registerPrometheusMetrics} hands to prom-client.
  *
  * Every context is labelled by `cert_file` and `ocsp_file` (stable across renewals, unique per
- * context); `ocsp_stapler_certificate_info` adds its `subject` and `serial`. Servers are labelled
+ * context); `ocsp_stapler_certificate_info` adds its `subject` and `serial`. A registry's skipped
+ * `.pem` files ({@link StaplingRegistry.skipped}) have no context: each is one
+ * `ocsp_stapler_certificate_file_skipped` sample, labelled by its files and error `code`. Servers are labelled
  * by `listener`, their listening address (`127.0.0.1:443`, a socket path, or `""` when not
  * listening).
  */
 export function collectMetrics(sources: MetricsSources): MetricFamily[] {
   checkSources('collectMetrics', sources);
   const contexts = new Set<StaplingContext>();
+  const registries = new Set<StaplingRegistry>();
   for (const item of sources.contexts ?? []) {
-    if ('contexts' in item) for (const c of item.contexts()) contexts.add(c);
-    else contexts.add(item);
+    if ('contexts' in item) {
+      registries.add(item);
+      for (const c of item.contexts()) contexts.add(c);
+    } else contexts.add(item);
   }
   // Samples keyed by family, then by their label set: a second sample with the same labels is merged.
   const families = new Map<MetricName, Map<string, { labels: Record<string, string>; value: number }>>(METRIC_NAMES.map((n) => [n, new Map()]));
@@ -127,6 +135,11 @@ export function collectMetrics(sources: MetricsSources): MetricFamily[] {
     add('ocsp_stapler_handshakes_total', { ...id, result: 'none' }, counters.handshakesWithoutStaple, sum);
     add('ocsp_stapler_reloads_total', id, counters.reloads, sum);
     for (const [code, n] of Object.entries(counters.refusalsByCode)) add('ocsp_stapler_refusals_total', { ...id, code }, n ?? 0, sum);
+  }
+  // A skipped file has no context: without this, a site whose certificate is not usable yet
+  // (a deploy that has not written the chain) would have no series at all.
+  for (const registry of registries) {
+    for (const { certFile, ocspFile, error } of registry.skipped()) add('ocsp_stapler_certificate_file_skipped', { cert_file: certFile, ocsp_file: ocspFile, code: error.code }, 1, max);
   }
   for (const server of new Set(sources.servers ?? [])) {
     const dispatcher = dispatcherOf(server);

@@ -1,13 +1,14 @@
 import { EventEmitter } from 'node:events';
-import { readdir } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Server as TlsServer } from 'node:tls';
 import { checkServer, StaplingContext, type ReloadOptions, type StapleStatus, type StaplingContextEvents, type StaplingContextOptions } from './context.js';
 import { StaplingError, type StaplingErrorCode } from './errors.js';
 import { readOcspFile } from './ocsp/file.js';
-import { checkPath, invalidArgument, registryEntry, registryOptions, reloadOptions, watchOptions, type ResolvedEntry, type ResolvedRegistryOptions } from './options.js';
+import { checkPath, invalidArgument, registryEntry, registryOptions, reloadOptions, watchOptions, type ResolvedEntry, type ResolvedRegistryOptions, type ResolvedWatchOptions } from './options.js';
 import { loadChain, readChainUnchecked, type CertificateCache } from './pki.js';
+import { watchFile, type FileWatch } from './watch.js';
 
 /** One certificate of a registry. */
 export interface RegistryEntry {
@@ -116,6 +117,13 @@ const NOT_ABOUT_A_CERTIFICATE: ReadonlySet<StaplingErrorCode> = new Set<Stapling
  */
 export type StaplingRegistryEvents = {
   [K in keyof StaplingContextEvents]: [...StaplingContextEvents[K], context: StaplingContext];
+} & {
+  /**
+   * A skipped `.pem` of `dir` was tried again ({@link StaplingRegistry.watch} saw it change, or
+   * {@link StaplingRegistry.reloadAll}) and is still not a usable certificate chain: the entry,
+   * with its new error, as {@link StaplingRegistry.skipped} now lists it.
+   */
+  skipped: [entry: SkippedEntry];
 };
 
 // Every context event, forwarded: a new event does not compile until it is listed here.
@@ -151,10 +159,11 @@ export class StaplingRegistry extends EventEmitter<StaplingRegistryEvents> {
   readonly #issuers: CertificateCache = new Map();
   #closed = false;
   /** The options of the running {@link watch}, applied to contexts added later too. */
-  #watching: Parameters<StaplingContext['watch']>[0] | null = null;
+  #watching: ResolvedWatchOptions | null = null;
   /** One listener per forwarded event, shared by every context (see the constructor). */
   readonly #forward: Record<keyof StaplingContextEvents, (this: StaplingContext, ...args: unknown[]) => void>;
-  readonly #skipped: SkippedEntry[] = [];
+  /** The skipped `.pem` files of `dir`, in directory order, each with what tries it again. */
+  readonly #skipped: Skipped[] = [];
   /** Resolves when every OCSP file has been loaded once (at once for `load: 'eager'`). */
   ready: Promise<void> = Promise.resolve();
 
@@ -191,6 +200,9 @@ export class StaplingRegistry extends EventEmitter<StaplingRegistryEvents> {
   /**
    * The `.pem` files of `dir` left out because they are not usable certificate chains, each with
    * its error, in directory order; empty when none was (see {@link StaplingRegistryOptions.strict}).
+   * A snapshot: {@link watch} and {@link reloadAll} try each again, and one that has become usable
+   * joins the registry and leaves this list. `renderPrometheus` reports each as
+   * `ocsp_stapler_certificate_file_skipped`.
    *
    * @example
    * ```ts
@@ -198,7 +210,50 @@ export class StaplingRegistry extends EventEmitter<StaplingRegistryEvents> {
    * ```
    */
   skipped(): readonly SkippedEntry[] {
-    return this.#skipped;
+    return this.#skipped.map((s) => s.entry);
+  }
+
+  // Tries a skipped file again once any try running for it has ended: when it is now a usable
+  // chain it joins the registry as add() would (its OCSP file not loaded yet: the caller does)
+  // and leaves skipped(); otherwise skipped() gets its new error and 'skipped' is emitted.
+  #retry(skipped: Skipped): Promise<StaplingContext | null> {
+    const next = skipped.queue.then(() => this.#retryNow(skipped));
+    skipped.queue = next.catch(() => null);
+    return next;
+  }
+
+  async #retryNow(skipped: Skipped): Promise<StaplingContext | null> {
+    if (this.#closed || !this.#skipped.includes(skipped)) return null;
+    const { certFile, ocspFile } = skipped.entry;
+    // As scanDirectory decides: NAME.pem.issuer is the issuer file when present (a deploy may write it last).
+    const issuerFile = (await isFile(`${certFile}.issuer`)) ? `${certFile}.issuer` : undefined;
+    let chain: Awaited<ReturnType<typeof loadChain>>;
+    try {
+      chain = await loadChain(certFile, issuerFile, this.#issuers);
+    } catch (err) {
+      if (!(err instanceof StaplingError)) throw err;
+      if (this.#closed || !this.#skipped.includes(skipped)) return null;
+      skipped.entry = { certFile, ocspFile, error: err };
+      this.emit('skipped', skipped.entry);
+      return null;
+    }
+    if (this.#closed || !this.#skipped.includes(skipped)) return null;
+    this.#skipped.splice(this.#skipped.indexOf(skipped), 1);
+    for (const watch of skipped.watches) watch.close();
+    return this.#hold(StaplingContext.create({ ...this.#options.checks, certFile, ocspFile, issuerFile }, chain));
+  }
+
+  // Under watch(): a change of the skipped file (or of NAME.pem.issuer beside it) tries it again.
+  #watchSkipped(skipped: Skipped): void {
+    const watching = this.#watching;
+    if (watching === null || skipped.watches.length > 0) return;
+    const options = { debounceMs: watching.debounceMs, pollMs: watching.pollMs };
+    const retry = () => {
+      this.#retry(skipped)
+        .then((context) => context?.reload())
+        .catch(() => undefined); // A refused OCSP file is reported by the context ('refused').
+    };
+    skipped.watches = [skipped.entry.certFile, `${skipped.entry.certFile}.issuer`].map((file) => watchFile(file, retry, options));
   }
 
   /**
@@ -263,13 +318,19 @@ export class StaplingRegistry extends EventEmitter<StaplingRegistryEvents> {
   }
 
   /**
-   * Reloads every context, a few at a time; each result says how it went. Rejects only on
+   * Reloads every context, a few at a time; each result says how it went. First it tries every
+   * skipped `.pem` of `dir` again (see {@link skipped}): one that is now a usable certificate chain
+   * joins the registry (as {@link add} would; fully checked, whatever `load`) and has a result
+   * like the others; one still unusable has none, and stays in `skipped()` with its new error (the
+   * `'skipped'` event). Rejects only on
    * misuse: after {@link close} (`ERR_CLOSED`) or with a bad option (`ERR_INVALID_OPTION`;
    * `ocspFile` is one: one file cannot serve every certificate, see {@link reloadFromFile}).
    */
   async reloadAll(options?: Pick<ReloadOptions, 'certificate'>): Promise<ReloadResult[]> {
     if (this.#closed) throw closedError('reloadAll');
     const { certificate } = reloadOptions('StaplingRegistry.reloadAll', options, false);
+    // Skipped files first: one that has become usable joins, and is reloaded with the others.
+    await mapLimit([...this.#skipped], this.#options.concurrency, (s) => this.#retry(s));
     return mapLimit(this.#contexts, this.#options.concurrency, (context) => reloadForResult(context, { certificate }));
   }
 
@@ -339,6 +400,13 @@ export class StaplingRegistry extends EventEmitter<StaplingRegistryEvents> {
    * or drive {@link reloadAll} from the job that writes the files (SIGHUP, control socket).
    * Contexts added later ({@link add}) are watched too. Calling it again keeps the running
    * watches (a context has one watch; `certificate: true` adds the certificate watch).
+   *
+   * Each skipped `.pem` of `dir` (see {@link skipped}) is watched too, with `NAME.pem.issuer`
+   * beside it: when either changes, the file is tried again, and once it is a usable certificate
+   * chain it joins the registry as {@link add} would (fully checked, whatever `load`; its OCSP
+   * file loaded, then watched) and leaves `skipped()`. While it is not, `skipped()` shows its
+   * latest error and the `'skipped'` event tells each failed try. `.pem` files created in `dir`
+   * later are not picked up: {@link add} them.
    */
   watch(options?: Parameters<StaplingContext['watch']>[0]): this {
     if (this.#closed) throw closedError('watch');
@@ -346,12 +414,14 @@ export class StaplingRegistry extends EventEmitter<StaplingRegistryEvents> {
     const certificate = checked.certificate || this.#watching?.certificate === true;
     this.#watching = { ...(this.#watching ?? { debounceMs: checked.debounceMs, pollMs: checked.pollMs }), certificate };
     for (const context of this.#contexts) context.watch(this.#watching);
+    for (const skipped of this.#skipped) this.#watchSkipped(skipped);
     return this;
   }
 
   /** Closes every context. Idempotent; afterwards `add`, `attach`, `reloadAll`, `reloadFromFile` and `watch` fail with `ERR_CLOSED`. */
   async close(): Promise<void> {
     this.#closed = true;
+    for (const skipped of this.#skipped) for (const watch of skipped.watches.splice(0)) watch.close();
     for (const server of [...this.#servers]) this.detach(server);
     await Promise.all(this.#contexts.map((c) => c.close()));
   }
@@ -385,7 +455,7 @@ export class StaplingRegistry extends EventEmitter<StaplingRegistryEvents> {
     } else {
       opened = await mapLimit([...entries.keys()], concurrency, (i) => this.#open(entries[i]!).catch((err: unknown) => skip(err, entries[i]!, i)));
     }
-    this.#skipped.push(...skipped.filter((s) => s !== undefined));
+    for (const entry of skipped) if (entry !== undefined) this.#skipped.push({ entry, watches: [], queue: Promise.resolve(null) });
     const contexts = opened.filter((c) => c !== null);
     // #open adds each context when its certificate has loaded, in no fixed order: keep the
     // order the entries were given, so that status() and reloadAll() list them stably.
@@ -462,6 +532,24 @@ export async function scanDirectory(dir: string): Promise<RegistryEntry[]> {
     entries.push(entry);
   }
   return entries;
+}
+
+/** A skipped `.pem` of `dir`: what skipped() shows, and what tries it again. */
+interface Skipped {
+  /** Replaced at each failed try, with its new error. */
+  entry: SkippedEntry;
+  /** Under watch(): the file and its NAME.pem.issuer. */
+  watches: FileWatch[];
+  /** The last try: the next one starts after it. */
+  queue: Promise<StaplingContext | null>;
+}
+
+async function isFile(file: string): Promise<boolean> {
+  try {
+    return (await stat(file)).isFile();
+  } catch {
+    return false;
+  }
 }
 
 async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {

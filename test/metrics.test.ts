@@ -64,6 +64,9 @@ async function scene(): Promise<{ sources: MetricsSources; registry: StaplingReg
   copyFileSync(pki.leaf.chain, join(dir, 'a.pem'));
   writeFileSync(join(dir, 'a.pem.ocsp'), pki.respond());
   copyFileSync(pki.leaf2.chain, join(dir, 'b.pem'));
+  // A site certificate written without its chain: skipped, so it has no context.
+  copyFileSync(pki.leaf.cert, join(dir, 'c.pem'));
+  writeFileSync(join(dir, 'c.pem.ocsp'), pki.respond());
   const registry = await createStaplingRegistry({ dir });
   const twin = await createStaplingContext({ certFile: join(dir, 'a.pem'), ocspFile: join(dir, 'a.pem.ocsp') });
   // Quote, backslash and newline: all three must be escaped in a label value.
@@ -76,7 +79,7 @@ async function scene(): Promise<{ sources: MetricsSources; registry: StaplingReg
   twin.attach(idle);
   const port = await listen(listening);
   await handshake({ port, servername: 'localhost' });
-  const contexts = [registry, registry.contexts()[0]!, twin, oddContext];
+  const contexts = [registry, registry.contexts()[0]!, twin, oddContext, registry];
   return { sources: { contexts, servers: [listening, idle, listening] }, registry, extra: [twin, oddContext], servers: [listening, idle], port, odd };
 }
 
@@ -115,6 +118,11 @@ describe('renderPrometheus', () => {
       assert.ok(text.includes(`ocsp_stapler_refusals_total{cert_file="${a.replace('a.pem', 'b.pem')}",ocsp_file="${a.replace('a.pem', 'b.pem')}.ocsp",code="ERR_OCSP_FILE_READ"} 1\n`), text);
       assert.ok(text.includes(`ocsp_stapler_unknown_certificate_total{listener="127.0.0.1:${s.port}"} 0\n`), text);
       assert.ok(text.includes(`ocsp_stapler_unknown_certificate_total{listener=""} 0\n`), text);
+      // The skipped site is seen, though it has no context; the registry is given twice: one series.
+      const c = a.replace('a.pem', 'c.pem');
+      assert.ok(text.includes(`ocsp_stapler_certificate_file_skipped{cert_file="${c}",ocsp_file="${c}.ocsp",code="ERR_ISSUER_NOT_FOUND"} 1\n`), text);
+      assert.equal(text.match(/^ocsp_stapler_certificate_file_skipped\{/gm)?.length, 1, text);
+      assert.ok(!text.includes(`cert_file="${c}",ocsp_file="${c}.ocsp"}`), 'no context series for it');
       const escaped = s.odd.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
       assert.ok(text.includes(`ocsp_stapler_stapling{cert_file="${escaped}",`), text);
       // The timestamps alerts are written on.
@@ -184,7 +192,7 @@ describe("the README's alert rules", () => {
     writeFileSync(file, rules());
     const checked = await promtool(['check', 'rules', file]);
     assert.equal(checked.code, 0, checked.out);
-    assert.match(checked.out, /SUCCESS: 2 rules found/);
+    assert.match(checked.out, /SUCCESS: 3 rules found/);
   });
 
   it('fire for a staple ending soon or missing, not for a fresh one (promtool test rules)', async () => {
@@ -204,6 +212,8 @@ tests:
         values: '864000+0x60'
       - series: 'ocsp_stapler_refusals_total{${labels('fresh')},code="ERR_OCSP_REVOKED"}'
         values: '0 0 0 1+0x57'
+      - series: 'ocsp_stapler_certificate_file_skipped{${labels('unchained')},code="ERR_ISSUER_NOT_FOUND"}'
+        values: '1+0x60'
     alert_rule_test:
       - eval_time: 30m
         alertname: OcspStapleEndingSoon
@@ -222,6 +232,12 @@ tests:
           - exp_labels: { severity: ticket, code: ERR_OCSP_REVOKED, ${labels('fresh').replace(/=/g, ': ')} }
             exp_annotations:
               summary: '/etc/ssl/fresh.pem.ocsp was refused (ERR_OCSP_REVOKED); the previous staple is kept while valid'
+      - eval_time: 30m
+        alertname: OcspCertificateFileSkipped
+        exp_alerts:
+          - exp_labels: { severity: page, code: ERR_ISSUER_NOT_FOUND, ${labels('unchained').replace(/=/g, ': ')} }
+            exp_annotations:
+              summary: '/etc/ssl/unchained.pem is not a usable certificate chain (ERR_ISSUER_NOT_FOUND): nothing is stapled for it'
 `;
     const file = join(pki.dir, 'rules.test.yml');
     writeFileSync(file, test);

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createSecureContext, createServer, type Server } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
-import { createStaplingRegistry, reloadClusterWorkers, renderPrometheus } from '../src/index.js';
+import { once } from 'node:events';
+import { createStaplingRegistry, reloadClusterWorkers, renderPrometheus, type SkippedEntry, type StaplingContext } from '../src/index.js';
 import { handshake } from './fixtures/client.js';
 import { makePki, type Issued, type Pki } from './fixtures/pki.js';
 
@@ -267,4 +268,79 @@ describe('registry memory', () => {
     assert.deepEqual(registry.status().map((s) => s.stapling), [true, true, true]);
     await registry.close();
   });
+});
+
+describe('skipped files come back', () => {
+  /** A site whose deploy has written the leaf without its chain, beside a good site `a`. */
+  function halfDeployed(): { dir: string; site: string; staple: Buffer } {
+    const staple = pki.respond();
+    const dir = siteDir([['a', pki.leaf2, pki.respond({ certs: [pki.leaf2] })]]);
+    const site = join(dir, 'site.pem');
+    copyFileSync(pki.leaf.cert, site);
+    writeFileSync(`${site}.ocsp`, staple);
+    return { dir, site, staple };
+  }
+
+  it('watch(): a skipped file is tried again when it or NAME.pem.issuer changes; once usable it joins, staples on the attached server and leaves skipped()', async () => {
+    const { dir, site, staple } = halfDeployed();
+    const registry = await createStaplingRegistry({ dir });
+    const server = createServer({ cert: readFileSync(pki.leaf.chain), key: readFileSync(pki.leaf.key) }, (s) => s.end());
+    registry.attach(server).watch({ debounceMs: 10, pollMs: 50 });
+    const port = await listen(server);
+    try {
+      assert.deepEqual(registry.skipped().map((s) => [s.certFile, s.error.code]), [[site, 'ERR_ISSUER_NOT_FOUND']]);
+      assert.equal(await stapleFor(port, 'localhost'), null);
+      // A try that fails again: skipped() and the 'skipped' event give the new error.
+      let tried = once(registry, 'skipped') as Promise<[SkippedEntry]>;
+      writeFileSync(site, 'not yet');
+      assert.deepEqual((await tried)[0].error.code, 'ERR_CERT_PARSE');
+      assert.deepEqual(registry.skipped().map((s) => [s.certFile, s.error.code]), [[site, 'ERR_CERT_PARSE']]);
+      tried = once(registry, 'skipped') as Promise<[SkippedEntry]>;
+      copyFileSync(pki.leaf.cert, site);
+      assert.deepEqual((await tried)[0].error.code, 'ERR_ISSUER_NOT_FOUND');
+      // The issuer written beside it, as scanDirectory would have taken it: the file joins.
+      const joined = once(registry, 'reload') as Promise<[unknown, StaplingContext]>;
+      copyFileSync(pki.ca.cert, `${site}.issuer`);
+      const context = (await joined)[1];
+      assert.equal(context.status().certFile, site);
+      assert.deepEqual(registry.skipped(), []);
+      assert.equal(registry.size, 2);
+      assert.ok((await stapleFor(port, 'localhost'))!.equals(staple));
+      // It is watched like the others: a new response file is taken.
+      const newer = pki.respond({ signer: pki.responder });
+      const reloaded = once(context, 'reload');
+      writeFileSync(`${site}.ocsp`, newer);
+      await reloaded;
+      assert.ok(context.stapleNow()!.equals(newer));
+    } finally {
+      await registry.close();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  for (const load of ['eager', 'lazy'] as const) {
+    it(`reloadAll() (${load}): a skipped file made usable joins, fully checked, and has a result; one still unusable stays in skipped() with no result`, async () => {
+      const { dir, site, staple } = halfDeployed();
+      writeFileSync(join(dir, 'privkey.pem'), readFileSync(pki.leaf.key));
+      const registry = await createStaplingRegistry({ dir, load });
+      try {
+        await registry.ready;
+        assert.equal(registry.size, 1);
+        assert.deepEqual(registry.skipped().map((s) => s.certFile), [join(dir, 'privkey.pem'), site]);
+        // Tried again, still without its chain: nothing joins.
+        assert.deepEqual((await registry.reloadAll()).map((r) => r.ok), [true]);
+        assert.equal(registry.skipped().length, 2);
+        copyFileSync(pki.leaf.chain, site);
+        const results = await registry.reloadAll();
+        assert.deepEqual(results.map((r) => [r.ocspFile, r.ok]), [[join(dir, 'a.pem.ocsp'), true], [`${site}.ocsp`, true]]);
+        assert.deepEqual(registry.skipped().map((s) => [s.certFile, s.error.code]), [[join(dir, 'privkey.pem'), 'ERR_CERT_PARSE']]);
+        assert.ok(registry.contexts()[1]!.stapleNow()!.equals(staple));
+        assert.match(renderPrometheus({ contexts: [registry] }), /^ocsp_stapler_certificate_file_skipped\{cert_file="[^"]*privkey\.pem",/m);
+        assert.doesNotMatch(renderPrometheus({ contexts: [registry] }), /^ocsp_stapler_certificate_file_skipped\{cert_file="[^"]*site\.pem",/m);
+      } finally {
+        await registry.close();
+      }
+    });
+  }
+
 });
