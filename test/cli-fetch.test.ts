@@ -47,6 +47,20 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
+/** A responder on 127.0.0.1 that answers every request with `answer()`'s bytes. */
+async function fixedResponder(answer: () => Buffer): Promise<{ url: string; close: () => void }> {
+  const server = http.createServer((_req, res) => res.writeHead(200, { 'Content-Type': 'application/ocsp-response' }).end(answer()));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/`,
+    close: () => {
+      server.closeAllConnections();
+      server.close();
+    },
+  };
+}
+
 describe('ocsp-stapler fetch, against a real openssl ocsp responder', () => {
   it('writes a good response and exits 0', async () => {
     const file = out();
@@ -80,10 +94,8 @@ describe('ocsp-stapler fetch, against a real openssl ocsp responder', () => {
   it('reports an unchanged file and skips --then when FILE already holds the same bytes', async () => {
     // A responder answering with fixed bytes, to make "unchanged" certain.
     const bytes = pki.respond();
-    const server = http.createServer((_req, res) => res.writeHead(200, { 'Content-Type': 'application/ocsp-response' }).end(bytes));
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/`;
+    const fixed = await fixedResponder(() => bytes);
+    const { url } = fixed;
     try {
       const file = out();
       writeFileSync(file, bytes);
@@ -93,8 +105,7 @@ describe('ocsp-stapler fetch, against a real openssl ocsp responder', () => {
       assert.equal(json(r).result, 'unchanged');
       assert.equal(existsSync(marker), false, '--then must not run');
     } finally {
-      server.closeAllConnections();
-      server.close();
+      fixed.close();
     }
   });
 
@@ -147,10 +158,8 @@ describe('ocsp-stapler fetch, against a real openssl ocsp responder', () => {
 describe('ocsp-stapler fetch --then, after it failed', () => {
   it('retries a failed --then on the next run even when the responder sends the same bytes again', async () => {
     const bytes = pki.respond();
-    const server = http.createServer((_req, res) => res.writeHead(200, { 'Content-Type': 'application/ocsp-response' }).end(bytes));
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/`;
+    const fixed = await fixedResponder(() => bytes);
+    const { url } = fixed;
     try {
       const file = out();
       const pending = join(pki.dir, `.staple-${n}.der.then-pending`);
@@ -171,17 +180,14 @@ describe('ocsp-stapler fetch --then, after it failed', () => {
       assert.equal(quiet.code, 0, quiet.stderr);
       assert.equal(readFileSync(marker, 'utf8'), 'run\n', '--then does not run again once it succeeded');
     } finally {
-      server.closeAllConnections();
-      server.close();
+      fixed.close();
     }
   });
 
   it('a retried --then that fails again exits 6 and stays pending', async () => {
     const bytes = pki.respond();
-    const server = http.createServer((_req, res) => res.writeHead(200, { 'Content-Type': 'application/ocsp-response' }).end(bytes));
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/`;
+    const fixed = await fixedResponder(() => bytes);
+    const { url } = fixed;
     try {
       const file = out();
       const pending = join(pki.dir, `.staple-${n}.der.then-pending`);
@@ -192,8 +198,7 @@ describe('ocsp-stapler fetch --then, after it failed', () => {
       assert.equal(json(again).thenExitCode, 3);
       assert.ok(existsSync(pending));
     } finally {
-      server.closeAllConnections();
-      server.close();
+      fixed.close();
     }
   });
 });
@@ -203,10 +208,8 @@ describe('ocsp-stapler fetch --then, after it failed, when FILE is kept', () => 
     const newer = pki.respond();
     const older = pki.respond({ at: '-2h' }); // a replayed or CDN-cached response
     let served = newer;
-    const server = http.createServer((_req, res) => res.writeHead(200, { 'Content-Type': 'application/ocsp-response' }).end(served));
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/`;
+    const fixed = await fixedResponder(() => served);
+    const { url } = fixed;
     try {
       const file = out();
       const pending = join(pki.dir, `.staple-${n}.der.then-pending`);
@@ -236,8 +239,7 @@ describe('ocsp-stapler fetch --then, after it failed, when FILE is kept', () => 
       assert.match(human.stdout, /^kept .*--then not run$/m);
       assert.equal(readFileSync(marker, 'utf8'), 'run\n', '--then does not run again once it succeeded');
     } finally {
-      server.closeAllConnections();
-      server.close();
+      fixed.close();
     }
   });
 });
