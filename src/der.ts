@@ -181,7 +181,7 @@ export function encodingOf(buf: Uint8Array, node: DerNode): Uint8Array {
 export function timeFrom(buf: Uint8Array, node: DerNode): Date {
   if (node.end - node.contentStart > 32) throw new DerError('time value too long', node.start);
   // latin1 of a Buffer view, not String.fromCharCode(...bytes): spreading a typed array goes through
-  // its iterator, and made this function a tenth of a lazy registry's start (bench/RESULTS.md).
+  // its iterator, which showed up in profiles of a lazy registry's start (no figure in bench/RESULTS.md).
   const content = contentOf(buf, node);
   const text = Buffer.from(content.buffer, content.byteOffset, content.byteLength).toString('latin1');
   let parts: RegExpExecArray | null;

@@ -66,7 +66,7 @@ export async function readCappedFile(file: string, limits: ReadLimits): Promise<
  * @internal {@link readCappedFile}, synchronous: the same checks, errors and result. For a lazy
  * registry's start, which reads thousands of small certificate files: each of the five calls of
  * the asynchronous reader is a round trip through libuv's thread pool, and they made 90 % of the
- * reading time (10,000 files: 724 ms against 66 ms, bench/RESULTS.md). Blocks the event loop
+ * reading time (10,000 files on a quiet machine: 496 ms against 84 ms, bench/RESULTS.md block 5). Blocks the event loop
  * while it reads: call it for a few files at a time between turns of the loop.
  */
 export function readCappedFileSync(file: string, limits: ReadLimits): Buffer {
