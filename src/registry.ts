@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -6,6 +7,7 @@ import type { Server as TlsServer } from 'node:tls';
 import { checkServer, StaplingContext, type ReloadOptions, type StapleStatus, type StaplingContextEvents, type StaplingContextOptions } from './context.js';
 import { StaplingError, type StaplingErrorCode } from './errors.js';
 import { readOcspFile } from './ocsp/file.js';
+import { parseOcspResponse, type OcspResponse } from './ocsp/parse.js';
 import { checkPath, invalidArgument, registryEntry, registryOptions, reloadOptions, watchOptions, type ResolvedEntry, type ResolvedRegistryOptions, type ResolvedWatchOptions } from './options.js';
 import { loadChain, readChainUnchecked, type CertificateCache } from './pki.js';
 import { watchFile, type FileWatch } from './watch.js';
@@ -92,9 +94,12 @@ export interface FileReloadResult {
   readonly error: StaplingError | undefined;
   /**
    * The context the response is for: the one now stapling it, or the one that refused it for a
-   * reason of its own (revoked, expired, bad signature...). Undefined when the file could not be
-   * read, is not a usable response at all, or names none of the registry's certificates: then no
-   * context changed.
+   * reason of its own (revoked, expired, bad signature...), or one whose certificate cannot take
+   * a staple (a lazy registry's certificate refused by its own checks, whose serial and issuer
+   * name the response gives): then `error` has that certificate's code (`ERR_ISSUER_NOT_FOUND`,
+   * `ERR_CERT_PARSE`) and a message naming its `certFile`, and nothing changed. Undefined when the
+   * file could not be read, is not a usable response at all, or names none of the registry's
+   * certificates: then no context changed.
    */
   readonly context: StaplingContext | undefined;
 }
@@ -340,7 +345,10 @@ export class StaplingRegistry extends EventEmitter<StaplingRegistryEvents> {
    * is for by checking it against each context (pure: nothing is swapped), then reloads that
    * context from `file`, which becomes its `ocspFile` if it passes. Never rejects: the result
    * says how it went. When the file is refused, nothing changes but that context's
-   * `lastRefusal`: every staple stays. Throws only on misuse: `ERR_CLOSED`, `ERR_INVALID_ARGUMENT`.
+   * `lastRefusal`: every staple stays. A response for a certificate that cannot take a staple (a
+   * lazy registry's certificate refused by its own checks) is refused with that certificate's code
+   * and a message naming it, and changes nothing (see {@link FileReloadResult.context}). Throws
+   * only on misuse: `ERR_CLOSED`, `ERR_INVALID_ARGUMENT`.
    *
    * @example
    * ```ts
@@ -360,6 +368,9 @@ export class StaplingRegistry extends EventEmitter<StaplingRegistryEvents> {
     }
     let target: StaplingContext | undefined;
     let mismatch: StaplingError | undefined;
+    // A certificate that failed its own checks (lazy load) and that the response names.
+    let blocked: { context: StaplingContext; error: StaplingError } | undefined;
+    let response: OcspResponse | null | undefined;
     for (const context of this.#contexts) {
       try {
         context.verify(bytes);
@@ -368,13 +379,33 @@ export class StaplingRegistry extends EventEmitter<StaplingRegistryEvents> {
       } catch (err) {
         // An unexpected failure (a bug) is not a refusal of the file: rethrown as itself.
         if (!(err instanceof StaplingError)) throw err;
-        // A context whose certificate failed its checks (lazy load) staples nothing: not a candidate.
-        if (err.family === 'certificate') continue;
+        // A context whose certificate failed its checks (lazy load) staples nothing: not a
+        // candidate, but when the response names its certificate, that is why it is refused.
+        if (err.family === 'certificate') {
+          if (blocked === undefined) {
+            response ??= parseOrNull(bytes);
+            if (response && namesCertificate(response, context)) blocked = { context, error: err };
+          }
+          continue;
+        }
         const error = err.withFile(file);
         if (NOT_ABOUT_A_CERTIFICATE.has(error.code)) return refused(error);
         if (error.code !== 'ERR_OCSP_CERTID_MISMATCH') target ??= context;
         else mismatch ??= error;
       }
+    }
+    if (target === undefined && blocked !== undefined) {
+      const { context, error } = blocked;
+      const { certFile, serial } = context.status();
+      return refused(
+        new StaplingError(error.code, `the response is for ${certFile} (serial ${serial}), whose certificate cannot take a staple: ${error.reason}`, {
+          expected: error.expected,
+          found: error.found,
+          file,
+          cause: error,
+        }),
+        context,
+      );
     }
     if (target === undefined) {
       return refused(
@@ -469,6 +500,23 @@ export class StaplingRegistry extends EventEmitter<StaplingRegistryEvents> {
     if (mode === 'eager') await loading;
     this.ready = loading;
   }
+}
+
+function parseOrNull(bytes: Buffer): OcspResponse | null {
+  try {
+    return parseOcspResponse(bytes);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A SingleResponse names the context's leaf: its serial, and the hash of the issuer Name the leaf
+ * carries. Not its issuer's key: for a certificate whose chain failed, that key is not known.
+ */
+function namesCertificate(response: OcspResponse, context: StaplingContext): boolean {
+  const { leaf } = context.chain;
+  return response.responses.some(({ certId }) => certId.hash !== undefined && certId.serialNumber.equals(leaf.serialNumber) && certId.issuerNameHash.equals(createHash(certId.hash).update(leaf.issuerName).digest()));
 }
 
 /** @internal Reloads one context; never rejects: the result says how it went. */

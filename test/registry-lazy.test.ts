@@ -58,10 +58,11 @@ describe('lazy registry', () => {
       // Asked again, it refuses again with the same reason (the file is not re-read: reload({ certificate: true }) does that).
       await assert.rejects(b!.reload(), { code: 'ERR_ISSUER_NOT_FOUND' });
       assert.throws(() => b!.verify(pki.respond()), { code: 'ERR_ISSUER_NOT_FOUND' });
-      // reloadFromFile never picks it, even for a response that names its serial and issuer name.
+      // reloadFromFile never staples it; for a response that names its serial and issuer name, it says why.
       const result = await registry.reloadFromFile(forged.ocspFile);
       assert.equal(result.ok, false);
-      assert.notEqual(result.context, b);
+      assert.equal(result.context, b);
+      assert.equal(result.error?.code, 'ERR_ISSUER_NOT_FOUND');
       assert.equal(b!.status().stapling, false);
       // A good chain put in its place and reloaded with the certificate: it staples.
       copyFileSync(pki.leaf.chain, forged.certFile);
@@ -90,6 +91,34 @@ describe('lazy registry', () => {
       } finally {
         await registry.close();
       }
+    }
+  });
+  it("reloadFromFile: a correct response for a certificate refused in the background says so: that certificate's code and file, nothing changed", async () => {
+    const { forged } = entries();
+    const other = { certFile: join(dir, `leaf2-${Math.random()}.pem`), ocspFile: pki.file(pki.respond({ certs: [pki.leaf2] })) };
+    copyFileSync(pki.leaf2.chain, other.certFile);
+    const registry = await createStaplingRegistry({ entries: [other, forged], load: 'lazy' });
+    try {
+      await registry.ready;
+      const b = registry.contexts()[1]!;
+      const before = b.status();
+      assert.equal(before.lastRefusal?.code, 'ERR_ISSUER_NOT_FOUND');
+      const file = pki.file(pki.respond(), `for-leaf-${Math.random()}.der`);
+      const result = await registry.reloadFromFile(file);
+      assert.equal(result.ok, false);
+      assert.equal(result.context, b);
+      assert.equal(result.error?.code, 'ERR_ISSUER_NOT_FOUND');
+      assert.equal(result.error?.file, file);
+      assert.ok(result.error?.message.includes(`the response is for ${forged.certFile} (serial ${before.serial}), whose certificate cannot take a staple`), result.error?.message);
+      assert.equal((result.error?.cause as StaplingError | undefined)?.file, forged.certFile);
+      // Nothing changed: not its file, no new refusal counted.
+      assert.deepEqual(b.status(), before);
+      assert.deepEqual(b.counters().refusalsByCode, { ERR_ISSUER_NOT_FOUND: 1 });
+      // A response for no certificate of the registry is still ERR_OCSP_CERTID_MISMATCH.
+      const none = await registry.reloadFromFile(pki.file(pki.respond({ certs: [pki.mustStaple] }), `m-${Math.random()}.der`));
+      assert.deepEqual([none.error?.code, none.context], ['ERR_OCSP_CERTID_MISMATCH', undefined]);
+    } finally {
+      await registry.close();
     }
   });
 });
