@@ -1,5 +1,5 @@
 import { createHash, X509Certificate } from 'node:crypto';
-import { contentOf, decodeDer, encodingOf, expectTag, oidFrom, smallIntFrom, TAG, timeFrom, type DerNode } from './der.js';
+import { contentOf, decodeDer, DerError, encodingOf, expectTag, oidFrom, smallIntFrom, TAG, timeFrom, type DerNode } from './der.js';
 import { StaplingError } from './errors.js';
 import { readCappedFile, readCappedFileSync, type ReadLimits } from './files.js';
 import { checkBytes, checkPath, DEFAULTS } from './options.js';
@@ -220,14 +220,25 @@ function sequenceOf(value: Buffer): readonly DerNode[] {
   return expectTag(decodeDer(value), TAG.SEQUENCE, 'extension value').children;
 }
 
+/**
+ * The OCSP URLs of an authorityInfoAccess value; none when it cannot be read. No client reads a
+ * delegated responder certificate's AIA (curl, gnutls-cli, openssl ocsp and Firefox all accept
+ * one that is not AccessDescriptions: test/strict-responder.test.ts), so an unreadable one must
+ * not fail the certificate; a leaf whose AIA cannot be read simply names no responder.
+ */
 function readOcspUrls(value: Buffer): string[] {
   const urls: string[] = [];
-  for (const access of sequenceOf(value)) {
-    const [method, location] = access.children;
-    // uniformResourceIdentifier [6] IMPLICIT IA5String
-    if (oidFrom(value, expectTag(method, TAG.OID, 'accessMethod')) === OID_AD_OCSP && location?.tag === 0x86) {
-      urls.push(Buffer.from(contentOf(value, location)).toString('latin1'));
+  try {
+    for (const access of sequenceOf(value)) {
+      const [method, location] = access.children;
+      // uniformResourceIdentifier [6] IMPLICIT IA5String
+      if (oidFrom(value, expectTag(method, TAG.OID, 'accessMethod')) === OID_AD_OCSP && location?.tag === 0x86) {
+        urls.push(Buffer.from(contentOf(value, location)).toString('latin1'));
+      }
     }
+  } catch (err) {
+    if (err instanceof DerError) return [];
+    throw err;
   }
   return urls;
 }

@@ -29,7 +29,7 @@ const OPENSSL: readonly ClientName[] = ['curl', 'openssl'];
 const ALL: readonly ClientName[] = CLIENTS;
 
 const EKU_OCSP = der.hex('300a06082b06010505070309');
-const OID = { skid: '2.5.29.14', ku: '2.5.29.15', san: '2.5.29.17', bc: '2.5.29.19', cdp: '2.5.29.31', akid: '2.5.29.35', eku: '2.5.29.37' };
+const OID = { skid: '2.5.29.14', ku: '2.5.29.15', san: '2.5.29.17', bc: '2.5.29.19', cdp: '2.5.29.31', akid: '2.5.29.35', eku: '2.5.29.37', aia: '1.3.6.1.5.5.7.1.1' };
 
 interface ResponderCase {
   readonly name: string;
@@ -58,6 +58,9 @@ const ecKey = (pki: Pki, curve: string, explicit = false) => {
 export const CASES: ResponderCase[] = [
   // Accepted by everyone: the rules stop here.
   { name: 'a well-formed responder', responder: (_pki, base) => base, library: 'ok', rejectedBy: [] },
+  // No judge reads a responder's authorityInfoAccess, so neither does the library's verdict.
+  { name: 'an authorityInfoAccess that is not AccessDescriptions (an INTEGER for accessMethod)', responder: replaced(OID.aia, '30053003020100'), library: 'ok', rejectedBy: [] },
+  { name: 'an authorityInfoAccess that is not a SEQUENCE', responder: replaced(OID.aia, '020100'), library: 'ok', rejectedBy: [] },
   { name: 'an RSA-1024 responder (the smallest key GnuTLS takes)', responder: (pki) => issueResponder(pki, { newkey: 'rsa:1024' }), library: 'ok', rejectedBy: [] },
   { name: 'a P-384 responder', responder: (pki) => issueResponder(pki, { keyFile: ecKey(pki, 'secp384r1') }), library: 'ok', rejectedBy: [] },
   { name: 'keyUsage nonRepudiation only (no client requires digitalSignature)', responder: replaced(OID.ku, '03020640', true), library: 'ok', rejectedBy: [] },
