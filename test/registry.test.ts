@@ -281,7 +281,8 @@ describe('skipped files come back', () => {
     return { dir, site, staple };
   }
 
-  it('watch(): a skipped file is tried again when it or NAME.pem.issuer changes; once usable it joins, staples on the attached server and leaves skipped()', async () => {
+  // A time limit: the test waits on events, and a watch that never fires must fail it, not stall the suite.
+  it('watch(): a skipped file is tried again when it or NAME.pem.issuer changes; once usable it joins, staples on the attached server and leaves skipped()', { timeout: 60_000 }, async () => {
     const { dir, site, staple } = halfDeployed();
     const registry = await createStaplingRegistry({ dir });
     const server = createServer({ cert: readFileSync(pki.leaf.chain), key: readFileSync(pki.leaf.key) }, (s) => s.end());
