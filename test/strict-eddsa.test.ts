@@ -32,6 +32,7 @@ import { after, before, describe, it } from 'node:test';
 import type { StapleStatus } from '../src/index.js';
 import { firefoxSession, type BrowserVerdict, type FirefoxSession } from './fixtures/browsers.js';
 import { CLIENTS, describeVerdicts, judge, limited, type JudgeCerts, type Verdicts } from './fixtures/judges.js';
+import { extensionsConfig } from './fixtures/pki.js';
 
 /** The EdDSA keys, with their signature length (RFC 8032: 64 and 114 bytes). */
 const ALGORITHMS = [
@@ -43,21 +44,6 @@ type Algorithm = (typeof ALGORITHMS)[number];
 /** Firefox's error for a chain signed with a key it does not support (mozilla::pkix ERROR_UNSUPPORTED_KEYALG). */
 const FIREFOX_ERROR = 'SEC_ERROR_UNSUPPORTED_KEYALG';
 
-/** The extensions of test/fixtures/pki.ts's CAs and leaves. */
-const EXTENSIONS = `[ca]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-[leaf]
-basicConstraints = CA:FALSE
-keyUsage = critical, digitalSignature, keyEncipherment
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:localhost, IP:127.0.0.1
-authorityInfoAccess = OCSP;URI:http://127.0.0.1:9/
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-`;
 
 interface Measured {
   /** Every judge on a good response the EdDSA CA signed; Firefox on the library's server stapling it. */
@@ -158,7 +144,7 @@ async function measure(ca: Ca, algorithm: Algorithm): Promise<Measured> {
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ocsp-stapler-eddsa-'));
-  writeFileSync(path('ext.cnf'), EXTENSIONS);
+  writeFileSync(path('ext.cnf'), extensionsConfig());
   root = { name: 'root', cert: path('root.pem'), key: path('root.key') };
   await openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', root.key, '-out', root.cert, '-subj', '/CN=Test Root CA', '-days', '3650',
     '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
