@@ -105,11 +105,8 @@ export async function lbFiles(dir: string, pki: { certFile: string; keyFile: str
   return files;
 }
 
-/** The HTTP backend: an HAProxy answering every request with a 2-byte body, keep-alive. */
-export async function startBackend(dir: string): Promise<Running> {
-  const port = await freePort();
-  const cfg = join(dir, 'backend.cfg');
-  await writeFile(cfg, `global
+/** The global and defaults sections of the one-thread HAProxy in http mode (the backend, the HAProxy floor). */
+const HTTP_HEAD = `global
   nbthread 1
   maxconn 8000
 defaults
@@ -117,7 +114,13 @@ defaults
   timeout connect 5s
   timeout client 60s
   timeout server 60s
-frontend backend
+`;
+
+/** The HTTP backend: an HAProxy answering every request with a 2-byte body, keep-alive. */
+export async function startBackend(dir: string): Promise<Running> {
+  const port = await freePort();
+  const cfg = join(dir, 'backend.cfg');
+  await writeFile(cfg, `${HTTP_HEAD}frontend backend
   bind 127.0.0.1:${port}
   http-request return status 200 content-type text/plain string ok
 `);
@@ -156,15 +159,7 @@ backend http
 export async function startHaproxyFloor(files: LbFiles): Promise<Running> {
   const port = await freePort();
   const cfg = join(files.dir, 'haproxy-floor.cfg');
-  await writeFile(cfg, `global
-  nbthread 1
-  maxconn 8000
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 60s
-  timeout server 60s
-frontend tls
+  await writeFile(cfg, `${HTTP_HEAD}frontend tls
   bind 127.0.0.1:${port} ssl crt ${files.haproxyPem}
   http-request return status 200 content-type text/plain string ok
 `);
